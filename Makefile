@@ -1,0 +1,33 @@
+# Two commands: `make lab` opens the course, `make test` runs the whole test suite.
+# Both create .venv and install the course into it the first time (and again when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+# Tests run in tiny mode on the data pack beside the repository, unless you say otherwise.
+TEST_DATA_DIR ?= $(abspath ../shared/data)
+# JupyterLab refuses to run as root unless told it may (containers, CI).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: lab test lint install clean-venv
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+lab: $(INSTALLED)
+	$(BIN)/jupyter lab $(ROOT_FLAG) week1_regression/00_getting_started.ipynb
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+test: lint
+	DIC_TINY=$${DIC_TINY:-1} DIC_DATA_DIR=$${DIC_DATA_DIR:-$(TEST_DATA_DIR)} MPLBACKEND=Agg \
+		$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

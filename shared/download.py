@@ -1,0 +1,136 @@
+"""Download the full datasets and convert them into the course's cache format.
+
+Run it from a terminal (with internet):
+
+    python -m shared.download mnist fashion_mnist cifar10      # or: all
+    python -m shared.download cifar10 --data-dir /somewhere/big
+
+MNIST, Fashion-MNIST and CIFAR-10 come through torchvision, which checks the MD5 of every file it
+fetches. We then write one ``.npz`` per dataset (uint8 images, int64 labels, class names) plus a
+``.sha256`` file beside it, so a later load can tell a complete file from a damaged one.
+The bird species and the Otto product table live on Kaggle and need the ``kaggle`` command and an API
+token (https://www.kaggle.com/docs/api).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from shared import config
+from shared.data import DATASETS, CorruptDataError, read_image_npz, sha256_of, verify_checksum
+
+TORCHVISION_CLASSES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+KAGGLE_BIRDS = "gpiosenka/100-bird-species"
+KAGGLE_OTTO = "otto-group-product-classification-challenge"
+
+
+def convert_torchvision(name: str, raw_dir: Path, download: bool = True) -> dict[str, np.ndarray]:
+    """Return the arrays of a torchvision dataset (downloading it into raw_dir if needed) in the course layout."""
+    import torchvision
+
+    dataset_class = getattr(torchvision.datasets, TORCHVISION_CLASSES[name])
+    arrays: dict[str, np.ndarray] = {}
+    for split, train in (("train", True), ("test", False)):
+        dataset = dataset_class(str(raw_dir), train=train, download=download)
+        images = dataset.data.numpy() if hasattr(dataset.data, "numpy") else np.asarray(dataset.data)
+        targets = dataset.targets.numpy() if hasattr(dataset.targets, "numpy") else np.asarray(dataset.targets)
+        arrays[f"x_{split}"] = np.ascontiguousarray(images, dtype=np.uint8)
+        arrays[f"y_{split}"] = targets.astype(np.int64)
+        classes = list(dataset.classes)
+    # torchvision names MNIST's classes "0 - zero"; the course (and the data pack) uses "0".."9".
+    if name == "mnist":
+        classes = [c.split(" - ")[0] for c in classes]
+    arrays["classes"] = np.array(classes)
+    return arrays
+
+
+def write_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """Write arrays to ``path`` and its ``.sha256`` file, so an interrupted write is never taken as complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.stem + ".partial.npz")
+    np.savez_compressed(temporary, **arrays)
+    digest = sha256_of(temporary)
+    os.replace(temporary, path)
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+
+
+def download(name: str, data_dir: Path | None = None, force: bool = False) -> Path:
+    """Download dataset ``name`` in full into ``data_dir`` (default: the course data folder); return its path."""
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}. Choose from: {', '.join(DATASETS)} (or all).")
+    data_dir = Path(data_dir) if data_dir is not None else config.data_dir()
+    target = data_dir / DATASETS[name].full
+    if target.exists() and not force:
+        try:
+            verify_checksum(target)
+            print(f"{name}: already at {target}")
+            return target
+        except CorruptDataError as err:
+            print(f"{name}: {err}\nDownloading it again.")
+    if name in TORCHVISION_CLASSES:
+        arrays = convert_torchvision(name, data_dir / "raw", download=True)
+        write_npz(arrays, target)
+        read_image_npz(target, name)  # read it back: a file we cannot load is an error now, not later
+    elif name == "birds":
+        _kaggle(["datasets", "download", KAGGLE_BIRDS, "-p", str(target), "--unzip"])
+        for split in ("train", "valid", "test"):
+            if not (target / split).is_dir():
+                raise CorruptDataError(f"The Kaggle download has no {split}/ folder in {target}. Expected "
+                                       "train/, valid/ and test/ with one folder per species.")
+    elif name == "tabular":
+        _kaggle(["competitions", "download", "-c", KAGGLE_OTTO, "-f", "train.csv", "-p", str(data_dir)])
+        _unpack_otto(data_dir, target)
+    print(f"{name}: ready at {target}")
+    return target
+
+
+def _unpack_otto(data_dir: Path, target: Path) -> None:
+    """Move the competition's train.csv (zipped or not) to the course's file name."""
+    import zipfile
+
+    zipped = data_dir / "train.csv.zip"
+    if zipped.exists():
+        with zipfile.ZipFile(zipped) as archive:
+            archive.extract("train.csv", data_dir)
+        zipped.unlink()
+    os.replace(data_dir / "train.csv", target)
+
+
+def _kaggle(arguments: list[str]) -> None:
+    if shutil.which("kaggle") is None:
+        raise RuntimeError(
+            "This dataset is on Kaggle. Install its command line tool and put your API token in place:\n"
+            "    pip install kaggle   # then save kaggle.json as described at https://www.kaggle.com/docs/api\n"
+            "and run this command again. (For the Otto table, also accept the competition's rules on its page.)"
+        )
+    subprocess.run(["kaggle", *arguments], check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m shared.download", description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="+", help=f"datasets to fetch: {', '.join(DATASETS)} or all")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder to save to (default: DIC_DATA_DIR, else the per-user cache folder)")
+    parser.add_argument("--force", action="store_true", help="download again even if the file is there")
+    args = parser.parse_args(argv)
+    names = list(DATASETS) if args.names == ["all"] else args.names
+    failed = []
+    for name in names:
+        try:
+            download(name, args.data_dir, force=args.force)
+        except Exception as err:  # report every dataset, then fail
+            print(f"{name}: FAILED: {err}", file=sys.stderr)
+            failed.append(name)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

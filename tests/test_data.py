@@ -1,0 +1,199 @@
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from shared import data
+from shared.data import BatchLoader, CorruptDataError, DataNotFoundError
+
+
+@pytest.mark.parametrize("loader, shape", [
+    (data.load_mnist, (1, 28, 28)),
+    (data.load_fashion_mnist, (1, 28, 28)),
+    (data.load_cifar10, (3, 32, 32)),
+])
+def test_tiny_image_sets_load_as_uint8_tensors(pack_env, loader, shape):
+    images = loader()
+    assert images.x_train.shape == (2000, *shape)
+    assert images.x_test.shape == (500, *shape)
+    assert images.x_train.dtype == torch.uint8
+    assert images.y_train.dtype == torch.int64
+    assert len(images.classes) == 10
+    assert torch.bincount(images.y_train).tolist() == [200] * 10
+    assert images.x_train.float().mean() > 10  # real pixels, not zeros
+
+
+def test_cifar_channels_are_rgb_in_order(pack_env):
+    cifar = data.load_cifar10()
+    means = cifar.x_train.float().mean(dim=(0, 2, 3)) / 255
+    # The published CIFAR-10 means: red > green > blue.
+    assert torch.allclose(means, torch.tensor([0.4914, 0.4822, 0.4465]), atol=0.02)
+
+
+def test_full_mode_reads_the_full_files(pack_env, monkeypatch):
+    monkeypatch.setenv("DIC_TINY", "0")
+    mnist = data.load_mnist()
+    assert mnist.x_train.shape == (60000, 1, 28, 28)
+    assert mnist.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert mnist.classes == [str(i) for i in range(10)]
+
+
+def test_birds_load_with_a_validation_split(pack_env):
+    birds = data.load_birds()
+    assert birds.x_train.shape == (30, 3, 96, 96)
+    assert birds.x_valid.shape == (10, 3, 96, 96)
+    assert birds.x_test.shape == (10, 3, 96, 96)
+    assert len(birds.classes) == 10 and birds.classes == sorted(birds.classes)
+    assert birds.y_valid.tolist() == list(range(10))
+    assert "valid (10, 3, 96, 96)" in repr(birds)
+
+
+def test_birds_resize_on_load(pack_env):
+    assert data.load_birds(image_size=48).x_train.shape == (30, 3, 48, 48)
+
+
+def test_tabular_loads_as_a_dataframe(pack_env):
+    frame = data.load_tabular()
+    assert frame.shape == (5000, 95)
+    assert frame["target"].nunique() == 9
+
+
+def test_missing_full_data_says_how_to_download(empty_data_dir, monkeypatch):
+    monkeypatch.setenv("DIC_TINY", "0")
+    with pytest.raises(DataNotFoundError) as info:
+        data.load_cifar10()
+    message = str(info.value)
+    assert "CIFAR-10" in message
+    assert str(empty_data_dir / "cifar10.npz") in message
+    assert "python -m shared.download cifar10" in message
+
+
+def test_missing_tiny_data_points_at_the_data_pack(empty_data_dir, monkeypatch):
+    monkeypatch.setenv("DIC_TINY", "1")
+    with pytest.raises(DataNotFoundError, match="DIC_DATA_DIR"):
+        data.load_mnist()
+
+
+def test_unknown_dataset_name_is_reported():
+    with pytest.raises(ValueError, match="Known datasets"):
+        data.dataset_path("imagenet")
+
+
+def test_truncated_file_is_detected(pack_dir, empty_data_dir, monkeypatch):
+    monkeypatch.setenv("DIC_TINY", "1")
+    blob = (pack_dir / "mnist_tiny.npz").read_bytes()
+    (empty_data_dir / "mnist_tiny.npz").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CorruptDataError, match="damaged or incomplete"):
+        data.load_mnist()
+
+
+def test_file_not_matching_its_sidecar_checksum_is_detected(pack_dir, tmp_path):
+    path = tmp_path / "cifar10.npz"
+    shutil.copy(pack_dir / "cifar10_tiny.npz", path)
+    (tmp_path / "cifar10.npz.sha256").write_text("0" * 64 + "  cifar10.npz\n")
+    with pytest.raises(CorruptDataError, match="Delete it"):
+        data.read_image_npz(path)
+
+
+def test_unreadable_file_without_checksum_is_reported(tmp_path):
+    path = tmp_path / "cifar10.npz"
+    path.write_bytes(b"this is not a zip file")
+    with pytest.raises(CorruptDataError, match="could not be read"):
+        data.read_image_npz(path)
+
+
+def test_npz_with_wrong_contents_is_reported(tmp_path):
+    path = tmp_path / "cifar10.npz"
+    np.savez(path, x_train=np.zeros((2, 4, 4), np.float32), y_train=np.zeros(2, np.int64),
+             x_test=np.zeros((1, 4, 4), np.uint8), y_test=np.zeros(1, np.int64), classes=np.array(["a"]))
+    with pytest.raises(CorruptDataError, match="should be uint8"):
+        data.read_image_npz(path)
+    np.savez(path, x_train=np.zeros((2, 4, 4), np.uint8))
+    with pytest.raises(CorruptDataError, match="lacks the arrays"):
+        data.read_image_npz(path)
+
+
+def test_labels_out_of_range_are_reported(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, x_train=np.zeros((2, 4, 4), np.uint8), y_train=np.array([0, 5]),
+             x_test=np.zeros((1, 4, 4), np.uint8), y_test=np.zeros(1, np.int64), classes=np.array(["a", "b"]))
+    with pytest.raises(CorruptDataError, match="outside 0..1"):
+        data.read_image_npz(path)
+
+
+def test_broken_bird_photo_is_named(pack_dir, tmp_path, monkeypatch):
+    shutil.copytree(pack_dir / "birds_tiny", tmp_path / "birds_tiny")
+    victim = next((tmp_path / "birds_tiny" / "test").glob("*/*.jpg"))
+    victim.write_bytes(b"not a jpeg")
+    monkeypatch.setenv("DIC_DATA_DIR", str(tmp_path))
+    with pytest.raises(CorruptDataError, match=victim.name):
+        data.load_birds(tiny=True)
+
+
+def test_birds_without_train_folder_is_reported(empty_data_dir):
+    (empty_data_dir / "birds").mkdir()
+    with pytest.raises(CorruptDataError, match="train/<SPECIES>"):
+        data.load_birds(tiny=False)
+
+
+def test_csv_without_target_is_reported(empty_data_dir):
+    (empty_data_dir / "tabular.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(CorruptDataError, match="target column"):
+        data.load_tabular(tiny=False)
+
+
+def test_dataset_status_lists_what_is_missing(empty_data_dir):
+    (empty_data_dir / "mnist.npz").write_bytes(b"")
+    status = data.dataset_status(tiny=False).set_index("name")
+    assert bool(status.loc["mnist", "found"]) is True
+    assert bool(status.loc["cifar10", "found"]) is False
+    assert status.loc["cifar10", "get it with"] == "python -m shared.download cifar10"
+
+
+def test_train_val_split_is_seeded_stratified_and_complete():
+    x = torch.arange(1000)
+    y = torch.arange(1000) % 4
+    x_tr, y_tr, x_val, y_val = data.train_val_split(x, y, val_fraction=0.2, seed=1)
+    assert len(x_val) == 200 and len(x_tr) == 800
+    assert torch.bincount(y_val).tolist() == [50] * 4
+    assert sorted(torch.cat([x_tr, x_val]).tolist()) == list(range(1000))
+    again = data.train_val_split(x, y, val_fraction=0.2, seed=1)
+    assert torch.equal(again[2], x_val)
+    other = data.train_val_split(x, y, val_fraction=0.2, seed=2)
+    assert not torch.equal(other[2], x_val)
+
+
+def test_train_val_split_rejects_bad_input():
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        data.train_val_split(torch.zeros(4), torch.zeros(4), val_fraction=1.5)
+    with pytest.raises(ValueError, match="must match"):
+        data.train_val_split(torch.zeros(4), torch.zeros(3))
+
+
+def test_batch_loader_covers_every_sample_once_per_epoch():
+    x = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1)
+    y = torch.arange(10)
+    loader = BatchLoader(x, y, batch_size=4, shuffle=True, seed=0)
+    assert len(loader) == 3
+    epoch1 = torch.cat([yb for _, yb in loader])
+    epoch2 = torch.cat([yb for _, yb in loader])
+    assert sorted(epoch1.tolist()) == list(range(10))
+    assert not torch.equal(epoch1, epoch2)  # reshuffled each epoch
+    xb, yb = next(iter(BatchLoader(x, y, batch_size=10)))
+    assert xb.dtype == torch.float32 and torch.allclose(xb.flatten() * 255, y.float())
+
+
+def test_batch_loader_is_repeatable_with_a_seed_and_can_drop_the_last_batch():
+    x, y = torch.zeros(10, 1, 2, 2, dtype=torch.uint8), torch.arange(10)
+    first = [yb.tolist() for _, yb in BatchLoader(x, y, 3, shuffle=True, seed=5)]
+    second = [yb.tolist() for _, yb in BatchLoader(x, y, 3, shuffle=True, seed=5)]
+    assert first == second
+    assert [len(yb) for _, yb in BatchLoader(x, y, 3, drop_last=True)] == [3, 3, 3]
+
+
+def test_batch_loader_rejects_bad_input():
+    with pytest.raises(ValueError, match="must match"):
+        BatchLoader(torch.zeros(3), torch.zeros(2))
+    with pytest.raises(ValueError, match="at least 1"):
+        BatchLoader(torch.zeros(3), torch.zeros(3), batch_size=0)

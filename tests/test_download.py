@@ -1,0 +1,124 @@
+"""The download path, offline: we write small files in torchvision's own on-disk formats and convert them."""
+
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torchvision
+
+from shared import data, download
+from shared.data import CorruptDataError
+
+RNG = np.random.default_rng(0)
+
+
+def _write_idx(path, array):
+    """Write an array in the IDX format MNIST is distributed in (big-endian header, then uint8 data)."""
+    magic = 0x0800 + array.ndim
+    with open(path, "wb") as f:
+        f.write(struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def _fake_mnist_raw(root, folder):
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    arrays = {}
+    for prefix, n in (("train", 30), ("t10k", 12)):
+        images = RNG.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = RNG.integers(0, 10, n).astype(np.uint8)
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+        arrays[prefix] = (images, labels)
+    return arrays
+
+
+def _fake_cifar_raw(root):
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        images = RNG.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
+        labels = RNG.integers(0, 10, 4).tolist()
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": images.reshape(4, -1), "labels": labels}, f)
+        batches[name] = (images, labels)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                     "ship", "truck"]}, f)
+    return batches
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_mnist_style_download_is_converted_and_loadable(tmp_path, monkeypatch, name, folder):
+    raw = _fake_mnist_raw(tmp_path / "raw", folder)
+    path = download.download(name, data_dir=tmp_path)
+    assert path == tmp_path / f"{name}.npz"
+    assert (tmp_path / f"{name}.npz.sha256").read_text().split()[0] == data.sha256_of(path)
+    monkeypatch.setenv("DIC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DIC_TINY", "0")
+    loaded = getattr(data, f"load_{name}")()
+    assert np.array_equal(loaded.x_train[:, 0].numpy(), raw["train"][0])
+    assert np.array_equal(loaded.y_test.numpy(), raw["t10k"][1])
+    if name == "mnist":
+        assert loaded.classes == [str(i) for i in range(10)]
+    else:
+        assert loaded.classes[0] == "T-shirt/top"
+
+
+def test_cifar_download_is_converted_to_nchw_rgb(tmp_path, monkeypatch):
+    batches = _fake_cifar_raw(tmp_path / "raw")
+    # torchvision checks each file's MD5 against the real CIFAR-10; ours are stand-ins written above.
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
+    download.download("cifar10", data_dir=tmp_path)
+    loaded = data.read_image_npz(tmp_path / "cifar10.npz")
+    assert loaded.x_train.shape == (20, 3, 32, 32)
+    assert np.array_equal(loaded.x_train[:4].numpy(), batches["data_batch_1"][0])
+    assert loaded.y_test.tolist() == batches["test_batch"][1]
+    assert loaded.classes[9] == "truck"
+
+
+def test_damaged_download_is_detected_then_replaced(tmp_path, monkeypatch):
+    _fake_mnist_raw(tmp_path / "raw", "MNIST")
+    path = download.download("mnist", data_dir=tmp_path)
+    good = path.read_bytes()
+    path.write_bytes(good[:-100])
+    monkeypatch.setenv("DIC_DATA_DIR", str(tmp_path))
+    with pytest.raises(CorruptDataError, match="damaged or incomplete"):
+        data.load_mnist(tiny=False)
+    download.download("mnist", data_dir=tmp_path)  # sees the damage and converts again
+    assert data.load_mnist(tiny=False).x_train.shape == (30, 1, 28, 28)
+
+
+def test_existing_good_file_is_not_downloaded_again(tmp_path, capsys):
+    _fake_mnist_raw(tmp_path / "raw", "MNIST")
+    download.download("mnist", data_dir=tmp_path)
+    stamp = (tmp_path / "mnist.npz").stat().st_mtime_ns
+    download.download("mnist", data_dir=tmp_path)
+    assert (tmp_path / "mnist.npz").stat().st_mtime_ns == stamp
+    assert "already at" in capsys.readouterr().out
+
+
+def test_kaggle_datasets_explain_what_is_needed(tmp_path, monkeypatch):
+    monkeypatch.setattr(download.shutil, "which", lambda _: None)
+    with pytest.raises(RuntimeError, match="pip install kaggle"):
+        download.download("birds", data_dir=tmp_path)
+
+
+def test_otto_zip_is_unpacked_to_the_course_name(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "train.csv.zip", "w") as archive:
+        archive.writestr("train.csv", "id,feat_1,target\n1,0,Class_1\n")
+    download._unpack_otto(tmp_path, tmp_path / "tabular.csv")
+    assert (tmp_path / "tabular.csv").read_text().startswith("id,feat_1")
+    assert not (tmp_path / "train.csv.zip").exists()
+
+
+def test_command_line_reports_failures_and_unknown_names(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(download.shutil, "which", lambda _: None)
+    assert download.main(["tabular", "--data-dir", str(tmp_path)]) == 1
+    assert "tabular: FAILED" in capsys.readouterr().err
+    assert download.main(["imagenet", "--data-dir", str(tmp_path)]) == 1
+    assert "Unknown dataset" in capsys.readouterr().err

@@ -1,0 +1,228 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from shared.data import BatchLoader
+from shared.metrics import accuracy
+from shared.train import CheckpointError, TrainingDiverged, evaluate, fit, load_checkpoint, predict
+
+
+def _blobs(n=200, seed=0):
+    """Two well-separated Gaussian blobs: any working training loop gets them right."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.randn(n, 2, generator=g) + (y[:, None] * 4.0 - 2.0)
+    return x, y
+
+
+def _loaders(seed=0, shuffle=True):
+    x, y = _blobs(seed=seed)
+    return BatchLoader(x[:160], y[:160], 16, shuffle=shuffle, seed=seed), BatchLoader(x[160:], y[160:], 16)
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def test_fit_learns_and_records_history():
+    train, val = _loaders()
+    model = _model()
+    history = fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), 10,
+                  val_loader=val, metrics={"acc": accuracy}, progress=False, device="cpu")
+    assert set(history) == {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+    assert all(len(values) == 10 for values in history.values())
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history["val_acc"][-1] >= 0.9  # a few validation points sit on the wrong side of the boundary
+    assert evaluate(model, val, nn.CrossEntropyLoss(), {"acc": accuracy})["acc"] == pytest.approx(history["val_acc"][-1])
+
+
+def test_fit_stops_on_nan_loss_before_touching_the_weights():
+    train, _ = _loaders()
+    model = _model()
+    before = [p.detach().clone() for p in model.parameters()]
+    calls = {"n": 0}
+
+    def loss_that_breaks(outputs, targets):
+        calls["n"] += 1
+        loss = nn.functional.cross_entropy(outputs, targets)
+        return loss * math.nan if calls["n"] == 1 else loss
+
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 1, batch 1.*learning rate"):
+        fit(model, train, loss_that_breaks, torch.optim.SGD(model.parameters(), lr=0.1), 2,
+            progress=False, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_fit_stops_on_infinite_loss_with_a_huge_learning_rate():
+    x, y = _blobs()
+    model = nn.Linear(2, 1)
+    loader = BatchLoader(x, (y.float() * 1e6)[:, None], 200)
+    with pytest.raises(TrainingDiverged, match="became (inf|nan)"):
+        fit(model, loader, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=10.0), 50,
+            progress=False, device="cpu")
+
+
+def test_gradient_clipping_bounds_each_step():
+    x, y = _blobs()
+    loader = BatchLoader(x, y, 200)
+    model = _model()
+    before = [p.detach().clone() for p in model.parameters()]
+    fit(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=1.0), 1,
+        clip_grad_norm=0.01, progress=False, device="cpu")
+    step = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(before, model.parameters(), strict=True)))
+    assert step <= 0.01 + 1e-6  # plain SGD at lr 1 moves by exactly the (clipped) gradient
+
+
+def test_scheduler_is_stepped_every_epoch():
+    train, val = _loaders()
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    history = fit(model, train, nn.CrossEntropyLoss(), optimizer, 3, val_loader=val, scheduler=scheduler,
+                  progress=False, device="cpu")
+    assert history["lr"] == pytest.approx([0.1, 0.05, 0.025])
+
+
+def test_plateau_scheduler_gets_the_validation_loss():
+    train, val = _loaders()
+    model = _model()
+    # The optimizer holds a parameter outside the model, so the model never changes: a plateau.
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=0, factor=0.5)
+    history = fit(model, train, nn.CrossEntropyLoss(), optimizer, 4, val_loader=val, scheduler=scheduler,
+                  progress=False, device="cpu")
+    assert history["lr"][-1] < history["lr"][0]
+
+
+def test_early_stopping_keeps_the_best_weights():
+    x, y = _blobs()
+    train = BatchLoader(x, y, 20, shuffle=True, seed=0)
+    # The validation labels are the opposite of the training labels, so learning makes them worse.
+    val = BatchLoader(x, 1 - y, 50)
+    model = _model()
+    history = fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), 30,
+                  val_loader=val, patience=2, progress=False, device="cpu")
+    best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
+    assert len(history["val_loss"]) == best + 1 + 2
+    assert evaluate(model, val, nn.CrossEntropyLoss())["loss"] == pytest.approx(history["val_loss"][best])
+
+
+def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path):
+    def run(epochs, checkpoint=None, resume=False):
+        train, val = _loaders(shuffle=False)
+        model = _model()
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        history = fit(model, train, nn.CrossEntropyLoss(), optimizer, epochs, val_loader=val,
+                      checkpoint=checkpoint, resume=resume, progress=False, device="cpu")
+        return model, history
+
+    straight, straight_history = run(4)
+    path = tmp_path / "ckpt" / "run.pt"
+    run(2, path)
+    resumed, history = run(4, path, resume=True)
+    assert len(history["train_loss"]) == 4
+    assert history["train_loss"] == pytest.approx(straight_history["train_loss"])
+    for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert load_checkpoint(path, _model())["epoch"] == 4
+
+
+def test_an_existing_checkpoint_is_never_overwritten_without_resume(tmp_path):
+    path = tmp_path / "run.pt"
+    path.write_bytes(b"earlier work")
+    model = _model()
+    train, _ = _loaders()
+    with pytest.raises(CheckpointError, match="resume=True"):
+        fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), 1,
+            checkpoint=path, progress=False, device="cpu")
+    assert path.read_bytes() == b"earlier work"
+
+
+def test_checkpoint_of_another_architecture_is_explained(tmp_path):
+    path = tmp_path / "run.pt"
+    model = _model()
+    train, _ = _loaders()
+    fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), 1,
+        checkpoint=path, progress=False, device="cpu")
+    wider = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+    with pytest.raises(CheckpointError, match="different architecture"):
+        fit(wider, train, nn.CrossEntropyLoss(), torch.optim.SGD(wider.parameters(), lr=0.1), 2,
+            checkpoint=path, resume=True, progress=False, device="cpu")
+
+
+def test_damaged_checkpoint_is_reported(tmp_path):
+    path = tmp_path / "run.pt"
+    path.write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError, match="could not be read"):
+        load_checkpoint(path, _model())
+
+
+def test_fit_trains_an_autoencoder_with_a_reconstruction_loss():
+    x, _ = _blobs()
+    loader = BatchLoader(x, x, 20, shuffle=True, seed=0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 1), nn.Linear(1, 2))
+    history = fit(model, loader, nn.MSELoss(), torch.optim.Adam(model.parameters(), lr=0.02), 10,
+                  progress=False, device="cpu")
+    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
+
+
+def test_custom_train_step_serves_a_gan_with_two_optimizers(tmp_path):
+    torch.manual_seed(0)
+    gan = nn.ModuleDict({"generator": nn.Linear(4, 2), "discriminator": nn.Linear(2, 1)})
+    optimizers = {"g": torch.optim.Adam(gan["generator"].parameters(), 1e-3),
+                  "d": torch.optim.Adam(gan["discriminator"].parameters(), 1e-3)}
+    bce = nn.BCEWithLogitsLoss()
+
+    def gan_step(real, _labels):
+        fake = gan["generator"](torch.randn(len(real), 4))
+        optimizers["d"].zero_grad()
+        d_loss = bce(gan["discriminator"](real), torch.ones(len(real), 1)) + \
+            bce(gan["discriminator"](fake.detach()), torch.zeros(len(real), 1))
+        d_loss.backward()
+        optimizers["d"].step()
+        optimizers["g"].zero_grad()
+        g_loss = bce(gan["discriminator"](fake), torch.ones(len(real), 1))
+        g_loss.backward()
+        optimizers["g"].step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    x, y = _blobs()
+    path = tmp_path / "gan.pt"
+    history = fit(gan, BatchLoader(x, y, 50), None, optimizers, 2, train_step=gan_step, checkpoint=path,
+                  progress=False, device="cpu")
+    assert set(history) == {"train_d_loss", "train_g_loss", "lr", "seconds"}
+    assert set(torch.load(path, weights_only=True)["optimizers"]) == {"g", "d"}
+
+
+def test_fit_without_loss_or_optimizer_is_rejected():
+    with pytest.raises(ValueError, match="needs a loss_fn and an optimizer"):
+        fit(_model(), [], None, None, 1, progress=False, device="cpu")
+
+
+def test_predict_accepts_tensors_and_loaders():
+    model = _model()
+    x, y = _blobs(n=50)
+    from_tensor = predict(model, x, batch_size=7)
+    from_loader = predict(model, BatchLoader(x, y, 16))
+    assert from_tensor.shape == (50, 2)
+    assert torch.allclose(from_tensor, from_loader)
+    with pytest.raises(ValueError, match="nothing to predict"):
+        predict(model, torch.zeros(0, 2))
+
+
+def test_evaluate_on_an_empty_loader_is_reported():
+    with pytest.raises(ValueError, match="no batches"):
+        evaluate(_model(), [], nn.CrossEntropyLoss())
+
+
+def test_progress_bar_shows_live_loss(capsys):
+    train, _ = _loaders()
+    model = _model()
+    fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), 1,
+        metrics={"acc": accuracy}, device="cpu")
+    shown = capsys.readouterr().err
+    assert "epoch 1/1" in shown and "loss=" in shown and "acc=" in shown
