@@ -46,6 +46,7 @@ def fit(
     val_loader: Iterable | None = None,
     metrics: Mapping[str, Metric] | None = None,
     scheduler=None,
+    scheduler_interval: str = "epoch",
     clip_grad_norm: float | None = None,
     patience: int | None = None,
     checkpoint: str | Path | None = None,
@@ -57,7 +58,8 @@ def fit(
     """Train ``model`` for ``epochs`` epochs and return the history: a list of values per epoch for each key.
 
     Keys: ``train_loss``, ``train_<metric>``, and with ``val_loader`` ``val_loss`` and ``val_<metric>``,
-    plus ``lr`` and ``seconds``. ``patience`` stops after that many epochs without a better validation
+    plus ``lr`` and ``seconds``. The scheduler steps once per epoch, or after every batch with
+    ``scheduler_interval="batch"`` (for ``OneCycleLR``). ``patience`` stops after that many epochs without a better validation
     loss and puts back the best weights. ``checkpoint`` saves everything after every epoch;
     ``resume=True`` continues from it.
     """
@@ -67,6 +69,9 @@ def fit(
     optimizers = _as_dict(optimizer)
     if train_step is None and (loss_fn is None or not optimizers):
         raise ValueError("fit needs a loss_fn and an optimizer (or a train_step that does the update itself).")
+    if scheduler_interval not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}.")
+    step_per_batch = scheduler is not None and scheduler_interval == "batch"
     state = {"epoch": 0, "history": {}, "best_loss": math.inf, "best_epoch": 0, "best_weights": None}
     if checkpoint is not None:
         state = _start_from_checkpoint(Path(checkpoint), resume, model, optimizers, scheduler, device, state)
@@ -85,6 +90,8 @@ def fit(
             else:
                 values = {name: float(value) for name, value in train_step(x, y).items()}
             _stop_if_not_finite(values, epoch, batch)
+            if step_per_batch:
+                scheduler.step()
             for name, value in values.items():
                 totals[name] = totals.get(name, 0.0) + value * len(x)
             seen += len(x)
@@ -101,7 +108,7 @@ def fit(
         bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("lr", "seconds")})
         bar.close()
 
-        if scheduler is not None:
+        if scheduler is not None and not step_per_batch:
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(record.get("val_loss", record.get("train_loss")))
             else:

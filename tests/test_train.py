@@ -226,3 +226,15 @@ def test_progress_bar_shows_live_loss(capsys):
         metrics={"acc": accuracy}, device="cpu")
     shown = capsys.readouterr().err
     assert "epoch 1/1" in shown and "loss=" in shown and "acc=" in shown
+
+
+def test_one_cycle_scheduler_steps_every_batch():
+    train, _ = _loaders()  # 10 batches per epoch
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, epochs=2, steps_per_epoch=len(train))
+    fit(model, train, nn.CrossEntropyLoss(), optimizer, 2, scheduler=scheduler, scheduler_interval="batch",
+        progress=False, device="cpu")
+    assert scheduler.last_epoch == 20  # OneCycleLR raises if stepped past its total
+    with pytest.raises(ValueError, match="'epoch' or 'batch'"):
+        fit(model, train, nn.CrossEntropyLoss(), optimizer, 1, scheduler=scheduler, scheduler_interval="step")

@@ -1,0 +1,77 @@
+"""Overhead of shared.train.fit against a minimal hand-written loop: same model, data, batches and steps.
+
+    python -m bench.trainer_overhead --data-dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from bench.common import LeNet5, add_data_dir, apply_data_dir, command, machine
+from shared import data
+from shared.augment import BatchTransform
+from shared.metrics import accuracy
+from shared.train import fit
+
+
+def minimal_loop(model, loader, loss_fn, optimizer, epochs):
+    """The loop from week 2, with the running loss every real loop keeps for printing."""
+    for _ in range(epochs):
+        model.train()
+        total = 0.0
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        print(f"loss {total / len(loader):.4f}", end="\r")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_data_dir(parser)
+    parser.add_argument("--samples", type=int, default=12000, help="training images used per epoch")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    apply_data_dir(args)
+
+    mnist = data.load_mnist()
+    x, y = mnist.x_train[: args.samples], mnist.y_train[: args.samples]
+    mean, std = data.CHANNEL_STATS["mnist"]
+    timings = {"hand-written loop": [], "fit (progress bar + accuracy)": []}
+    for repeat in range(-1, args.repeats):  # repeat -1 warms up caches and thread pools, and is not counted
+        # Alternate the two so that drift in the machine's speed hits both alike.
+        for name in timings:
+            torch.manual_seed(max(repeat, 0))
+            model = LeNet5()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+            loader = data.BatchLoader(x, y, 128, shuffle=True, transform=BatchTransform(mean, std), seed=max(repeat, 0))
+            started = time.perf_counter()
+            if name.startswith("fit"):
+                fit(model, loader, nn.CrossEntropyLoss(), optimizer, args.epochs, metrics={"acc": accuracy},
+                    device="cpu")
+            else:
+                minimal_loop(model, loader, nn.CrossEntropyLoss(), optimizer, args.epochs)
+            if repeat >= 0:
+                timings[name].append(time.perf_counter() - started)
+
+    base = statistics.median(timings["hand-written loop"])
+    ours = statistics.median(timings["fit (progress bar + accuracy)"])
+    print()
+    print(f"command : {command()}")
+    print(f"machine : {machine()}")
+    print(f"work    : LeNet-5, {len(x)} MNIST images x {args.epochs} epochs, batch 128, {args.repeats} repeats")
+    for name, values in timings.items():
+        print(f"{name:32s} median {statistics.median(values):6.2f} s  (runs: {', '.join(f'{v:.2f}' for v in values)})")
+    print(f"RESULT  : fit overhead {100 * (ours - base) / base:+.1f}% against the hand-written loop")
+
+
+if __name__ == "__main__":
+    main()
