@@ -31,3 +31,18 @@ test: lint
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Mentors (see MENTORS.md). WEEK=week1_regression, FROM=folder of submissions, NB=path of a notebook.
+.PHONY: student autograde grades check
+student: $(INSTALLED)
+	$(BIN)/python -m shared.grading release $(WEEK)
+
+autograde: $(INSTALLED)
+	$(BIN)/python -m shared.grading autograde $(WEEK) $(if $(FROM),--from $(FROM),)
+
+grades: $(INSTALLED)
+	$(BIN)/python -m shared.grading export $(WEEK)
+
+# Mentees: run a notebook's visible checks and print the score per exercise.
+check: $(INSTALLED)
+	$(BIN)/python -m shared.grading check $(NB)

@@ -1,0 +1,114 @@
+"""Checks for exercises: each one passes silently or fails with a message that says what to fix.
+
+The check cells after an exercise call these, for example ``check_shape(scores, (64, 10), "scores")``.
+A failing check raises ``AssertionError``, which is also how the autograder knows the exercise is wrong.
+They accept NumPy arrays, PyTorch tensors and plain numbers alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def _as_array(value) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor, possibly on a GPU or needing grad
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _where(index: tuple[int, ...], name: str) -> str:
+    return f"{name}[{', '.join(map(str, index))}]" if index else name
+
+
+def check_type(value, expected: type | tuple[type, ...], name: str = "value") -> None:
+    """Fail unless ``value`` is an instance of ``expected``."""
+    if value is None:
+        raise AssertionError(f"{name} is None: did you forget to `return` it?")
+    if not isinstance(value, expected):
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+        raise AssertionError(f"{name} should be a {names}, got {type(value).__name__}.")
+
+
+def check_shape(value, expected: Sequence[int], name: str = "value") -> None:
+    """Fail unless ``value`` has exactly the shape ``expected``."""
+    if value is None:
+        raise AssertionError(f"{name} is None: did you forget to `return` it?")
+    actual = tuple(_as_array(value).shape) if not hasattr(value, "shape") else tuple(value.shape)
+    if actual != tuple(expected):
+        raise AssertionError(f"{name}: expected shape {tuple(expected)}, got {actual}.")
+
+
+def check_close(actual, expected, name: str = "value", atol: float = 1e-6, rtol: float = 1e-5) -> None:
+    """Fail unless ``actual`` matches ``expected`` within tolerance; the message shows the worst entry."""
+    if actual is None:
+        raise AssertionError(f"{name} is None: did you forget to `return` it?")
+    a, e = _as_array(actual).astype(float), _as_array(expected).astype(float)
+    if a.shape != e.shape:
+        raise AssertionError(f"{name}: expected shape {e.shape}, got {a.shape}.")
+    if np.isnan(a).any() and not np.isnan(e).any():
+        index = tuple(int(i) for i in np.argwhere(np.isnan(a))[0])
+        raise AssertionError(f"{name} contains NaN (first at {_where(index, name)}): look for a log of 0, "
+                             "a division by 0, or an overflowing exp.")
+    if not np.allclose(a, e, atol=atol, rtol=rtol, equal_nan=True):
+        error = np.abs(a - e) - (atol + rtol * np.abs(e))
+        index = tuple(int(i) for i in np.unravel_index(np.nanargmax(error), a.shape)) if a.ndim else ()
+        raise AssertionError(f"{name} is off: at {_where(index, name)} you have {a[index]:.6g}, expected "
+                             f"{e[index]:.6g} (difference {abs(a[index] - e[index]):.3g}).")
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Return the gradient of scalar function ``f`` at ``x`` by central differences, entry by entry."""
+    x = np.array(x, dtype=float)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        original = x[index]
+        x[index] = original + eps
+        above = f(x)
+        x[index] = original - eps
+        below = f(x)
+        x[index] = original
+        grad[index] = (above - below) / (2 * eps)
+    return grad
+
+
+def check_gradient(f: Callable[[np.ndarray], float], grad, x: np.ndarray, name: str = "w",
+                   tolerance: float = 1e-4) -> None:
+    """Fail unless ``grad`` (your gradient of f at x) matches the numerical gradient."""
+    if grad is None:
+        raise AssertionError("Your gradient is None: did you forget to `return` it?")
+    analytic = _as_array(grad).astype(float)
+    numeric = numerical_gradient(f, x)
+    if analytic.shape != numeric.shape:
+        raise AssertionError(f"Your gradient has shape {analytic.shape}, but {name} has shape {numeric.shape}: "
+                             "the gradient has one entry per parameter.")
+    scale = np.maximum(1.0, np.abs(numeric))
+    error = np.abs(analytic - numeric) / scale
+    if error.max() > tolerance:
+        index = tuple(int(i) for i in np.unravel_index(np.argmax(error), error.shape))
+        raise AssertionError(f"Your gradient differs from the numerical gradient by "
+                             f"{abs(analytic[index] - numeric[index]):.3g} at {_where(index, name)} "
+                             f"(yours {analytic[index]:.6g}, numerical {numeric[index]:.6g}).")
+
+
+def check_model_output(model, input_shape: Sequence[int], expected_shape: Sequence[int],
+                       name: str = "model") -> None:
+    """Fail unless ``model`` maps a random batch of ``input_shape`` to an output of ``expected_shape``."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        try:
+            output = model(torch.randn(*input_shape))
+        except RuntimeError as err:
+            raise AssertionError(f"{name} failed on an input of shape {tuple(input_shape)}: {err}") from err
+    check_shape(output, expected_shape, f"{name} output")
+
+
+def check_parameter_count(model, expected: int, name: str = "model") -> None:
+    """Fail unless ``model`` has exactly ``expected`` trainable parameters."""
+    count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if count != expected:
+        raise AssertionError(f"{name} has {count:,} trainable parameters, expected {expected:,}: "
+                             "check the layer sizes against the table.")

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from shared import checks
+
+
+def test_shape_message_names_both_shapes():
+    checks.check_shape(np.zeros((64, 10)), (64, 10))
+    with pytest.raises(AssertionError, match=r"scores: expected shape \(64, 10\), got \(64, 1\)"):
+        checks.check_shape(torch.zeros(64, 1), (64, 10), "scores")
+    with pytest.raises(AssertionError, match="forget to `return`"):
+        checks.check_shape(None, (1,), "scores")
+
+
+def test_close_points_at_the_worst_entry():
+    checks.check_close([1.0, 2.0], np.array([1.0, 2.0 + 1e-9]))
+    with pytest.raises(AssertionError, match=r"at w\[2\] you have 3.3, expected 3 \(difference 0.3\)"):
+        checks.check_close([1.0, 2.0, 3.3], [1.0, 2.0, 3.0], "w")
+    with pytest.raises(AssertionError, match="NaN"):
+        checks.check_close([np.nan], [1.0], "loss")
+    with pytest.raises(AssertionError, match="expected shape"):
+        checks.check_close(np.zeros(3), np.zeros(4))
+    checks.check_close(torch.tensor(2.0, requires_grad=True), 2.0)
+
+
+def test_numerical_gradient_of_a_quadratic():
+    x = np.array([1.0, -2.0, 3.0])
+    assert np.allclose(checks.numerical_gradient(lambda v: (v ** 2).sum(), x), 2 * x, atol=1e-6)
+
+
+def test_gradient_check_reports_where_it_differs():
+    def f(w):
+        return float((w ** 2).sum())
+
+    w = np.array([1.0, 2.0, 3.0])
+    checks.check_gradient(f, 2 * w, w)
+    wrong = 2 * w
+    wrong[2] += 0.3
+    with pytest.raises(AssertionError, match=r"differs from the numerical gradient by 0.3 at w\[2\]"):
+        checks.check_gradient(f, wrong, w)
+    with pytest.raises(AssertionError, match="one entry per parameter"):
+        checks.check_gradient(f, 2 * w[:2], w)
+
+
+def test_model_checks():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    checks.check_model_output(model, (5, 2, 2), (5, 3))
+    checks.check_parameter_count(model, 15)
+    with pytest.raises(AssertionError, match="output: expected shape"):
+        checks.check_model_output(model, (5, 2, 2), (5, 10))
+    with pytest.raises(AssertionError, match="failed on an input of shape"):
+        checks.check_model_output(model, (5, 3, 3), (5, 3))
+    with pytest.raises(AssertionError, match="has 15 trainable parameters, expected 16"):
+        checks.check_parameter_count(model, 16)
+
+
+def test_type_check():
+    checks.check_type(3, int)
+    with pytest.raises(AssertionError, match="should be a float or int, got str"):
+        checks.check_type("3", (float, int), "lr")

@@ -1,0 +1,300 @@
+"""The grading pipeline, end to end, on a temporary copy of the course.
+
+Covers every assignment in the repository plus a small demo assignment (tests/fixtures/demo_week):
+1. student versions hold no solution code and no hidden tests;
+2. an untouched student version scores 0 on every autograded cell;
+3. the source notebooks, submitted as they are, score full marks;
+4. a submission that edits or deletes locked test cells is graded with the original tests;
+5. an endless loop times out while the rest of the cohort is graded;
+6. every autograded cell fails once the solution it checks is stripped;
+7. autograding again after a new submission keeps earlier grades and manual scores.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from shared import grading
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = "week0_demo"
+MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+
+
+def _meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _is_test(cell) -> bool:
+    return cell.cell_type == "code" and _meta(cell).get("grade") and not _meta(cell).get("solution")
+
+
+def _is_code_solution(cell) -> bool:
+    return cell.cell_type == "code" and _meta(cell).get("solution")
+
+
+def _between(source: str, begin: str, end: str) -> list[str]:
+    """Return the non-trivial lines between begin/end markers."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside and len(line.strip()) > 3 and not line.strip().startswith("#"):
+            lines.append(line.strip())
+    return lines
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """A copy of the course (every assignment plus the demo) with student versions generated."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    for name in grading.assignments(REPO):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(REPO / "tests" / "fixtures" / "demo_week", root / DEMO)
+    grading.release(grading.assignments(root), root)
+    return root
+
+
+def _graded_assignments(course: Path) -> list[str]:
+    """Assignments with at least one autograded cell."""
+    return [week for week in grading.assignments(course)
+            if any(_is_test(c) for nb in (course / week).glob("*.ipynb") for c in nbformat.read(nb, 4).cells)]
+
+
+def _read_grades(course: Path, week: str) -> list[dict]:
+    with open(course / "grading" / "grades" / f"{week}.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def _submit(course: Path, student: str, week: str, notebooks: dict[str, nbformat.NotebookNode]) -> None:
+    folder = course / "submissions" / student / week
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, nb in notebooks.items():
+        nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+def _emptied_tests(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with every test cell's code replaced by `pass`."""
+    nb = copy.deepcopy(notebook)
+    for cell in nb.cells:
+        if _is_test(cell):
+            cell.source = "pass  # tests removed by the student"
+    return nb
+
+
+def _deleted_tests(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with every test cell deleted."""
+    nb = copy.deepcopy(notebook)
+    nb.cells = [c for c in nb.cells if not _is_test(c)]
+    return nb
+
+
+def test_the_demo_and_real_assignments_are_covered(course):
+    assert DEMO in _graded_assignments(course)
+
+
+def test_student_versions_hold_no_solutions_and_no_hidden_tests(course):
+    for week in grading.assignments(course):
+        for source_path in sorted((course / week).glob("*.ipynb")):
+            source = nbformat.read(source_path, 4)
+            released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
+            released_text = "\n".join(c.source for c in released.cells)
+            for marker in MARKERS:
+                assert marker not in released_text, f"{week}/{source_path.name} still has {marker!r}"
+            for cell in source.cells:
+                secret = _between(cell.source, "### BEGIN SOLUTION", "### END SOLUTION")
+                secret += _between(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+                if _meta(cell).get("solution") and cell.cell_type == "markdown":
+                    secret += [line for line in cell.source.splitlines() if len(line.strip()) > 3]
+                for line in secret:
+                    assert line not in released_text, f"{week}/{source_path.name}: solution line leaked: {line!r}"
+            stubs = [c for c in released.cells if _is_code_solution(c)]
+            assert all("raise NotImplementedError" in c.source for c in stubs if "BEGIN SOLUTION" in
+                       next(s.source for s in source.cells if _meta(s).get("grade_id") == _meta(c)["grade_id"]))
+
+
+@pytest.fixture(scope="module")
+def cohort(course) -> dict[str, list[dict]]:
+    """Grade a cohort for every assignment: reference, blank and tampered submissions (+ a loop in the demo)."""
+    grades = {}
+    for week in _graded_assignments(course):
+        sources = {p.stem: nbformat.read(p, 4) for p in sorted((course / week).glob("*.ipynb"))}
+        released = {name: nbformat.read(course / "grading" / "release" / week / f"{name}.ipynb", 4)
+                    for name in sources}
+        _submit(course, "reference", week, sources)
+        _submit(course, "blank", week, released)
+        # No solutions and no tests: only the original tests, put back by the grader, give the 0 it deserves.
+        _submit(course, "tamper", week, {name: _emptied_tests(nb) for name, nb in released.items()})
+        # Right solutions, tests deleted: full marks only if the deleted tests are put back and run.
+        _submit(course, "deleter", week, {name: _deleted_tests(nb) for name, nb in sources.items()})
+        if week == DEMO:
+            looping = copy.deepcopy(sources["01_demo"])
+            first = next(c for c in looping.cells if _is_code_solution(c))
+            first.source = "while True:\n    pass"
+            _submit(course, "loop", week, {"01_demo": looping})
+        grading.import_submissions(week, course / "submissions", course)
+        results = grading.autograde(week, course, jobs=2, notebook_timeout=120, cell_timeout=10)
+        grading.export_grades(week, course, results)
+        grades[week] = _read_grades(course, week)
+        grades[f"{week}:results"] = results
+    return grades
+
+
+def _auto_rows(grades, week, student):
+    rows = [r for r in grades[week] if r["student"] == student and r["kind"] == "auto"]
+    assert rows, f"no autograded cells for {student} in {week}"
+    return rows
+
+
+def test_untouched_student_version_scores_zero(course, cohort):
+    for week in _graded_assignments(course):
+        scored = [r for r in _auto_rows(cohort, week, "blank") if float(r["points"]) != 0]
+        assert not scored, f"{week}: cells score points with no solution: {scored}"
+
+
+def test_reference_solutions_score_full_marks(course, cohort):
+    for week in _graded_assignments(course):
+        short = [r for r in _auto_rows(cohort, week, "reference") if float(r["points"]) != float(r["max"])]
+        assert not short, f"{week}: the reference solution misses points: {short}"
+
+
+def test_edited_or_deleted_tests_are_graded_with_the_originals(course, cohort):
+    for week in _graded_assignments(course):
+        scored = [r for r in _auto_rows(cohort, week, "tamper") if float(r["points"]) != 0]
+        assert not scored, f"{week}: emptied tests gave points: {scored}"
+        short = [r for r in _auto_rows(cohort, week, "deleter") if float(r["points"]) != float(r["max"])]
+        assert not short, f"{week}: deleted tests were not put back and run: {short}"
+
+
+def test_endless_loop_times_out_and_the_cohort_is_still_graded(cohort):
+    results = {(r.student, r.notebook): r for r in cohort[f"{DEMO}:results"]}
+    loop = results[("loop", "01_demo")]
+    assert loop.status == "graded" and "time limit" in loop.detail
+    rows = {r["cell"]: r for r in _auto_rows(cohort, DEMO, "loop")}
+    assert float(rows["test_square"]["points"]) == 0  # its solution was the endless loop
+    assert float(rows["test_mean"]["points"]) == float(rows["test_mean"]["max"])  # graded after the timeout
+    assert all(results[(s, "01_demo")].status == "graded" for s in ("reference", "blank", "tamper", "deleter"))
+
+
+def test_a_notebook_over_its_time_limit_is_stopped_and_the_rest_graded(course, cohort, tmp_path):
+    # A whole-notebook limit shorter than the loop's cell limit: the worker is stopped, not waited for.
+    source = nbformat.read(course / DEMO / "01_demo.ipynb", 4)
+    looping = copy.deepcopy(source)
+    next(c for c in looping.cells if _is_code_solution(c)).source = "while True:\n    pass"
+    _submit(course, "slowpoke", DEMO, {"01_demo": looping})
+    _submit(course, "latecomer", DEMO, {"01_demo": source})
+    grading.import_submissions(DEMO, course / "submissions", course)
+    results = {(r.student, r.notebook): r for r in
+               grading.autograde(DEMO, course, jobs=2, notebook_timeout=8, cell_timeout=60)}
+    assert results[("slowpoke", "01_demo")].status == "timed out"
+    assert results[("latecomer", "01_demo")].status == "graded"
+    path = grading.export_grades(DEMO, course, list(results.values()))
+    rows = [r for r in csv.DictReader(open(path)) if r["student"] == "slowpoke"]
+    assert rows and all(float(r["points"]) == 0 and r["note"] == "timed out" for r in rows)
+
+
+def test_regrading_keeps_earlier_grades_and_manual_scores(course, cohort):
+    from nbgrader.api import Gradebook
+
+    week = DEMO
+    db = f"sqlite:///{course / 'grading' / 'gradebook.db'}"
+    with Gradebook(db, course_id=grading.COURSE_ID) as gradebook:  # what a mentor does in formgrader
+        grade = gradebook.find_grade("why_square", "01_demo", week, "reference")
+        grade.manual_score = 1.0
+        grade.needs_manual_grade = False
+        gradebook.db.commit()
+    before = {(r["student"], r["cell"]): r["points"] for r in cohort[week]}
+    _submit(course, "newcomer", week, {"01_demo": nbformat.read(course / week / "01_demo.ipynb", 4)})
+    grading.import_submissions(week, course / "submissions", course)
+    results = grading.autograde(week, course, jobs=2, notebook_timeout=120, cell_timeout=10)
+    statuses = {r.student: r.status for r in results}
+    assert statuses["newcomer"] == "graded"
+    assert statuses["reference"] == "skipped" and statuses["blank"] == "skipped"
+    grading.export_grades(week, course, results)
+    after = {(r["student"], r["cell"]): r for r in _read_grades(course, week)}
+    for key, points in before.items():
+        if key == ("reference", "why_square"):
+            assert float(after[key]["points"]) == 1.0
+        else:
+            assert after[key]["points"] == points, f"{key} changed from {points} to {after[key]['points']}"
+    assert float(after[("newcomer", "test_square")]["points"]) == 2.0
+
+
+def test_feedback_html_is_written_per_student(course, cohort):
+    grading.generate_feedback(DEMO, course)
+    page = course / "grading" / "feedback" / "reference" / DEMO / "01_demo.html"
+    assert page.exists() and "test_square" in page.read_text()
+
+
+def _run(nb: nbformat.NotebookNode, folder: Path) -> set[str]:
+    """Execute a notebook; return the grade ids of the test cells that raised."""
+    NotebookClient(nb, timeout=120, allow_errors=True, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    return {_meta(c)["grade_id"] for c in nb.cells
+            if _is_test(c) and any(o.get("output_type") == "error" for o in c.get("outputs", []))}
+
+
+def test_every_autograded_cell_fails_once_its_solution_is_stripped(course):
+    jobs = []
+    for week in _graded_assignments(course):
+        for source_path in sorted((course / week).glob("*.ipynb")):
+            source = nbformat.read(source_path, 4)
+            released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
+            stubs = {_meta(c)["grade_id"]: c.source for c in released.cells if _is_code_solution(c)}
+            tests = {_meta(c)["grade_id"] for c in source.cells if _is_test(c)}
+            if not tests:
+                continue
+            jobs.append((f"{week}/{source_path.name}", source, None, source_path.parent))
+            for grade_id, stub in stubs.items():
+                if stub == next(c.source for c in source.cells if _meta(c).get("grade_id") == grade_id):
+                    continue  # a solution cell with no solution region (e.g. a free-form cell)
+                variant = copy.deepcopy(source)
+                next(c for c in variant.cells if _meta(c).get("grade_id") == grade_id).source = stub
+                jobs.append((f"{week}/{source_path.name}", variant, grade_id, source_path.parent))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        failures = list(pool.map(lambda job: _run(job[1], job[3]), jobs))
+    caught: dict[str, set[str]] = {}
+    for (name, _, stripped, _), failed in zip(jobs, failures, strict=True):
+        if stripped is None:
+            assert not failed, f"{name}: with every solution in place these tests fail: {failed}"
+            continue
+        assert failed, f"{name}: stripping the solution {stripped!r} makes no test fail"
+        caught.setdefault(name, set()).update(failed)
+    for name, source, stripped, _ in jobs:
+        if stripped is None:
+            untested = {_meta(c)["grade_id"] for c in source.cells if _is_test(c)} - caught.get(name, set())
+            assert not untested, f"{name}: these tests pass whichever solution is stripped: {untested}"
+
+
+def test_self_check_runs_visible_checks_only(course, tmp_path, capsys):
+    source = nbformat.read(course / DEMO / "01_demo.ipynb", 4)
+    # Right for the visible check (square(3) == 9), wrong for the hidden one (arrays).
+    cheat = copy.deepcopy(source)
+    next(c for c in cheat.cells if _meta(c).get("grade_id") == "square").source = \
+        "def square(x):\n    return 9.0"
+    path = tmp_path / "01_demo.ipynb"
+    nbformat.write(cheat, path)
+    results = {r.cell: r for r in grading.self_check(path)}
+    assert results["test_square"].points == 2.0 and results["test_mean"].points == 1.0
+    grading.print_self_check(list(results.values()))
+    assert re.search(r"total\s+3.0 /  3.0", capsys.readouterr().out)
+    nbformat.write(nbformat.read(course / "grading" / "release" / DEMO / "01_demo.ipynb", 4), path)
+    blank = {r.cell: r for r in grading.self_check(path)}
+    assert blank["test_square"].points == 0 and "NotImplementedError" in blank["test_square"].message
+
+
+def test_command_line_explains_unknown_weeks(course, capsys):
+    assert grading.main(["--course", str(course), "release", "week9_nothing"]) == 2
+    assert "no assignment 'week9_nothing'" in capsys.readouterr().err
