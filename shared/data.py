@@ -290,24 +290,6 @@ def load_tabular(tiny: bool | None = None):
     return frame
 
 
-def penguins_csv() -> Path:
-    """Return the path of the Palmer penguins CSV that ships inside the palmerpenguins package."""
-    from importlib.resources import files
-
-    return Path(str(files("palmerpenguins") / "data" / "penguins.csv"))
-
-
-PENGUIN_MEASUREMENTS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
-
-
-def load_penguins():
-    """Return the Palmer penguins table as a DataFrame, without the rows that lack a body measurement."""
-    import pandas as pd
-
-    frame = pd.read_csv(penguins_csv())
-    return frame.dropna(subset=PENGUIN_MEASUREMENTS).reset_index(drop=True)
-
-
 def dataset_status(tiny: bool | None = None):
     """Return a DataFrame saying, for each dataset, where it is expected and whether it is there."""
     import pandas as pd

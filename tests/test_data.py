@@ -198,9 +198,3 @@ def test_batch_loader_rejects_bad_input():
     with pytest.raises(ValueError, match="at least 1"):
         BatchLoader(torch.zeros(3), torch.zeros(3), batch_size=0)
 
-
-def test_penguins_ship_with_the_package():
-    raw = __import__("pandas").read_csv(data.penguins_csv())
-    assert raw.shape == (344, 8) and raw["sex"].isna().sum() == 11
-    clean = data.load_penguins()
-    assert len(clean) == 342 and not clean[data.PENGUIN_MEASUREMENTS].isna().any().any()
