@@ -34,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 GRADING = "grading"
 COURSE_ID = "deep-into-cnns"  # as in nbgrader_config.py
+STARTUP_TIMEOUT = 120  # seconds for a grading worker to load nbgrader
 
 
 class GradingError(RuntimeError):
@@ -128,6 +129,14 @@ def import_submissions(week: str, source: Path, course: Path = REPO) -> list[str
     return students
 
 
+def _has_graded_cells(path: Path) -> bool:
+    """Return True if the source notebook has cells worth points (others, like a welcome page, are not graded)."""
+    import nbformat
+
+    cells = nbformat.read(path, as_version=4).cells
+    return any(cell.metadata.get("nbgrader", {}).get("grade") for cell in cells)
+
+
 def _needs_grading(course: Path, week: str, student: str, notebook: str) -> bool:
     submitted = course / GRADING / "submitted" / student / week / f"{notebook}.ipynb"
     graded = course / GRADING / "autograded" / student / week / f"{notebook}.ipynb"
@@ -138,12 +147,13 @@ def autograde(week: str, course: Path = REPO, jobs: int = 2, notebook_timeout: f
               cell_timeout: int | None = None) -> list[NotebookResult]:
     """Autograde every submission of ``week`` in grading/submitted/ and return one result per notebook.
 
-    Students are graded ``jobs`` at a time, each notebook in its own nbgrader run with a time limit,
+    Notebooks without graded cells are left out. Students are graded ``jobs`` at a time, each
+    notebook in its own nbgrader run with a time limit,
     so an endless loop or a broken file costs that notebook only. Already graded notebooks are kept
     as they are, with any manual scores.
     """
     course = Path(course).resolve()
-    notebooks = source_notebooks(week, course)
+    notebooks = [n for n in source_notebooks(week, course) if _has_graded_cells(course / week / f"{n}.ipynb")]
     if not (course / GRADING / "release" / week).is_dir():
         release([week], course)  # the gradebook learns the assignment's cells from this step
     submitted = course / GRADING / "submitted"
@@ -182,10 +192,19 @@ def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str]
                                    text=True, start_new_session=True, env=_environment())
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=_forward_lines, args=(process.stdout, lines), daemon=True).start()
+        try:
+            ready = lines.get(timeout=STARTUP_TIMEOUT)  # the worker says "ready" once nbgrader is loaded
+        except queue.Empty:
+            ready = None
+        if ready is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return results + [NotebookResult(student, n, "error", "the grading process did not start")
+                              for n in notebooks]
         started = time.perf_counter()
         for notebook in list(notebooks):
             try:
-                line = lines.get(timeout=notebook_timeout + 30)  # + time for the worker to start
+                line = lines.get(timeout=notebook_timeout)
             except queue.Empty:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
@@ -236,6 +255,7 @@ def _worker(week: str, student: str, notebooks: list[str], cell_timeout: int | N
         config.Execute.timeout = cell_timeout
     coursedir = CourseDirectory(config=config)
     api = NbGraderAPI(coursedir, config=config)
+    print("ready", flush=True)
     for notebook in notebooks:
         started = time.perf_counter()
         path = os.path.join(coursedir.submitted_directory, student, week, f"{notebook}.ipynb")

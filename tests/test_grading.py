@@ -238,12 +238,36 @@ def test_feedback_html_is_written_per_student(course, cohort):
     assert page.exists() and "test_square" in page.read_text()
 
 
-def _run(nb: nbformat.NotebookNode, folder: Path) -> set[str]:
-    """Execute a notebook; return the grade ids of the test cells that raised."""
-    NotebookClient(nb, timeout=120, allow_errors=True, kernel_name="python3",
-                   resources={"metadata": {"path": str(folder)}}).execute()
-    return {_meta(c)["grade_id"] for c in nb.cells
+def _failing_tests(cells) -> set[str]:
+    return {_meta(c)["grade_id"] for c in cells
             if _is_test(c) and any(o.get("output_type") == "error" for o in c.get("outputs", []))}
+
+
+def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], folder: Path) -> dict:
+    """Run the notebook once, then for each solution in turn: put in its stub, rerun every test cell, restore.
+
+    Returns the failing test ids per stripped solution (key None: with every solution in place). One
+    kernel per notebook instead of one per solution keeps this quick.
+    """
+    nb = copy.deepcopy(source)
+    client = NotebookClient(nb, timeout=120, allow_errors=True, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    positions = {_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells)}
+    tests = [(i, c) for i, c in enumerate(nb.cells) if _is_test(c)]
+    failures = {}
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        failures[None] = _failing_tests(nb.cells)
+        for grade_id, stub in stubs.items():
+            solution = nb.cells[positions[grade_id]]
+            client.execute_cell(nbformat.v4.new_code_cell(stub), positions[grade_id])
+            probes = [nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for _, c in tests]
+            for (index, _), probe in zip(tests, probes, strict=True):
+                client.execute_cell(probe, index)
+            failures[grade_id] = _failing_tests(probes)
+            client.execute_cell(nbformat.v4.new_code_cell(solution.source), positions[grade_id])
+    return failures
 
 
 def test_every_autograded_cell_fails_once_its_solution_is_stripped(course):
@@ -251,31 +275,40 @@ def test_every_autograded_cell_fails_once_its_solution_is_stripped(course):
     for week in _graded_assignments(course):
         for source_path in sorted((course / week).glob("*.ipynb")):
             source = nbformat.read(source_path, 4)
-            released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
-            stubs = {_meta(c)["grade_id"]: c.source for c in released.cells if _is_code_solution(c)}
-            tests = {_meta(c)["grade_id"] for c in source.cells if _is_test(c)}
-            if not tests:
+            if not any(_is_test(c) for c in source.cells):
                 continue
-            jobs.append((f"{week}/{source_path.name}", source, None, source_path.parent))
-            for grade_id, stub in stubs.items():
-                if stub == next(c.source for c in source.cells if _meta(c).get("grade_id") == grade_id):
-                    continue  # a solution cell with no solution region (e.g. a free-form cell)
-                variant = copy.deepcopy(source)
-                next(c for c in variant.cells if _meta(c).get("grade_id") == grade_id).source = stub
-                jobs.append((f"{week}/{source_path.name}", variant, grade_id, source_path.parent))
+            released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
+            sources = {_meta(c)["grade_id"]: c.source for c in source.cells if _is_code_solution(c)}
+            # Solution cells without a solution region are left as they are in the student version.
+            stubs = {_meta(c)["grade_id"]: c.source for c in released.cells
+                     if _is_code_solution(c) and c.source != sources[_meta(c)["grade_id"]]}
+            jobs.append((f"{week}/{source_path.name}", source, stubs, source_path.parent))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        failures = list(pool.map(lambda job: _run(job[1], job[3]), jobs))
-    caught: dict[str, set[str]] = {}
-    for (name, _, stripped, _), failed in zip(jobs, failures, strict=True):
-        if stripped is None:
-            assert not failed, f"{name}: with every solution in place these tests fail: {failed}"
-            continue
-        assert failed, f"{name}: stripping the solution {stripped!r} makes no test fail"
-        caught.setdefault(name, set()).update(failed)
-    for name, source, stripped, _ in jobs:
-        if stripped is None:
-            untested = {_meta(c)["grade_id"] for c in source.cells if _is_test(c)} - caught.get(name, set())
-            assert not untested, f"{name}: these tests pass whichever solution is stripped: {untested}"
+        results = list(pool.map(lambda job: _strip_each_solution(job[1], job[2], job[3]), jobs))
+    for (name, source, stubs, _), failures in zip(jobs, results, strict=True):
+        assert not failures[None], f"{name}: with every solution in place these tests fail: {failures[None]}"
+        for grade_id in stubs:
+            assert failures[grade_id], f"{name}: stripping the solution {grade_id!r} makes no test fail"
+        caught = set().union(*(failures[g] for g in stubs))
+        untested = {_meta(c)["grade_id"] for c in source.cells if _is_test(c)} - caught
+        assert not untested, f"{name}: these tests pass whichever solution is stripped: {untested}"
+
+
+def test_each_test_cell_follows_a_solution_or_test_cell():
+    # nbgrader puts a deleted test cell back after the graded cell that preceded it in the source; a
+    # read-only cell in between makes that fail (nbgrader 0.9 raises KeyError), so keep them apart.
+    for week in grading.assignments(REPO):
+        for path in sorted((REPO / week).glob("*.ipynb")):
+            previous = None
+            for cell in nbformat.read(path, 4).cells:
+                meta = _meta(cell)
+                if not meta:
+                    continue
+                if _is_test(cell):
+                    assert previous is not None and (previous.get("grade") or previous.get("solution")), \
+                        f"{week}/{path.name}: {meta['grade_id']} follows {previous and previous['grade_id']!r}, " \
+                        "a read-only cell: move that cell above the exercise"
+                previous = meta
 
 
 def test_self_check_runs_visible_checks_only(course, tmp_path, capsys):
