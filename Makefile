@@ -20,7 +20,7 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 lab: $(INSTALLED)
-	$(BIN)/jupyter lab $(ROOT_FLAG) week1_regression/00_getting_started.ipynb
+	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" week1_regression/00_getting_started.ipynb
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
