@@ -240,9 +240,10 @@ def load_checkpoint(path: str | Path, model: nn.Module,
         model.load_state_dict(payload["model"])
     except RuntimeError as err:
         raise CheckpointError(
-            f"{path} holds weights for a different architecture ({payload.get('model_class')}) than the "
-            f"model given ({type(model).__name__}): the layer names or shapes differ. Build the model exactly "
-            f"as when the checkpoint was saved, or start afresh with another checkpoint path.\n"
+            f"{path} holds weights that do not fit this model: the layer names or shapes differ from those "
+            f"saved (a different architecture; saved from a {payload.get('model_class')}, loading into a "
+            f"{type(model).__name__}). Build the model exactly as when the checkpoint was saved, or start "
+            f"afresh with another checkpoint path.\n"
             f"PyTorch said: {err}") from err
     for name, optimizer in _as_dict(optimizers).items():
         if name in payload["optimizers"]:
