@@ -61,3 +61,13 @@ class LeNet5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+def cifar_cnn(widths: list[int], num_classes: int = 10) -> nn.Sequential:
+    """Return week 3's CIFAR-10 CNN: conv3x3-ReLU-maxpool blocks of the given widths, then one linear layer."""
+    layers, channels = [], 3
+    for width in widths:
+        layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        channels = width
+    side = 32 // 2 ** len(widths)
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * side * side, num_classes))

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
     ("bench.trainer_overhead", ["--samples", "256", "--epochs", "1", "--repeats", "1"]),
     ("bench.lenet_mnist", ["--epochs", "1"]),
     ("bench.mlp_mnist", ["--epochs", "1"]),
+    ("bench.cifar_cnn", ["--epochs", "1"]),
 ])
 def test_benchmark_runs_and_reports(module, extra, pack_dir):
     done = subprocess.run([sys.executable, "-m", module, "--data-dir", str(pack_dir), "--tiny", *extra],
