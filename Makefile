@@ -26,7 +26,9 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 
 test: lint
-	DIC_TINY=$${DIC_TINY:-1} DIC_DATA_DIR=$${DIC_DATA_DIR:-$(TEST_DATA_DIR)} MPLBACKEND=Agg \
+	@# One thread per process: pytest-xdist and the grading tests already run processes side by side, and
+	@# oversubscribed torch threads spin on the two cores instead of working.
+	DIC_TINY=$${DIC_TINY:-1} DIC_DATA_DIR=$${DIC_DATA_DIR:-$(TEST_DATA_DIR)} MPLBACKEND=Agg OMP_NUM_THREADS=1 \
 		$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 clean-venv:
