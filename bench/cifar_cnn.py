@@ -13,15 +13,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-from torch import nn
-
-from bench.common import add_data_dir, apply_data_dir, cifar_cnn, command, machine
+from bench.common import add_data_dir, apply_data_dir, cifar_cnn, command, machine, train_one_cycle
 from shared import data
 from shared.augment import BatchTransform
 from shared.config import seed_everything
-from shared.metrics import accuracy
-from shared.train import evaluate, fit
 
 NETWORKS = {
     # name: (block widths, augment, epochs, max learning rate)
@@ -42,14 +37,10 @@ def run(name: str, cifar, epochs: int | None, seed: int) -> tuple[float, float]:
     model = cifar_cnn(widths)
     train = data.BatchLoader(cifar.x_train, cifar.y_train, 128, shuffle=True, transform=train_transform, seed=seed)
     test = data.BatchLoader(cifar.x_test, cifar.y_test, 1000, transform=BatchTransform(mean, std))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=len(train))
-    fit(model, train, nn.CrossEntropyLoss(), optimizer, epochs, scheduler=scheduler, scheduler_interval="batch",
-        device="cpu", progress=False)
-    result = evaluate(model, test, nn.CrossEntropyLoss(), {"acc": accuracy})
+    _, test_accuracy = train_one_cycle(model, train, test, epochs, lr)
     print(f"{name:9s}: widths {widths}, augment {augment}, {epochs} epochs, Adam one-cycle max lr {lr}: "
-          f"test accuracy {result['acc'] * 100:.2f}%, {time.perf_counter() - started:.0f} s")
-    return result["acc"], time.perf_counter() - started
+          f"test accuracy {test_accuracy * 100:.2f}%, {time.perf_counter() - started:.0f} s")
+    return test_accuracy, time.perf_counter() - started
 
 
 def main() -> None:

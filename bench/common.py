@@ -10,6 +10,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from shared.metrics import accuracy
+from shared.train import History, evaluate, fit
+
 
 def add_data_dir(parser) -> None:
     """Add the --data-dir and --tiny options every benchmark takes."""
@@ -71,3 +74,13 @@ def cifar_cnn(widths: list[int], num_classes: int = 10) -> nn.Sequential:
         channels = width
     side = 32 // 2 ** len(widths)
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * side * side, num_classes))
+
+
+def train_one_cycle(model: nn.Module, train, test, epochs: int, lr: float) -> tuple[History, float]:
+    """Train with Adam and a one-cycle schedule stepped every batch; return (history, test accuracy)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # One-cycle: warm up, then anneal to almost zero; it reaches a good minimum in few epochs.
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=len(train))
+    history = fit(model, train, nn.CrossEntropyLoss(), optimizer, epochs, metrics={"acc": accuracy},
+                  scheduler=scheduler, scheduler_interval="batch", device="cpu", progress=False)
+    return history, evaluate(model, test, nn.CrossEntropyLoss(), {"acc": accuracy})["acc"]

@@ -8,15 +8,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-from torch import nn
-
-from bench.common import LeNet5, add_data_dir, apply_data_dir, command, machine
+from bench.common import LeNet5, add_data_dir, apply_data_dir, command, machine, train_one_cycle
 from shared import data
 from shared.augment import BatchTransform
 from shared.config import seed_everything
-from shared.metrics import accuracy
-from shared.train import evaluate, fit
 
 
 def main() -> None:
@@ -37,14 +32,7 @@ def main() -> None:
     train = data.BatchLoader(mnist.x_train, mnist.y_train, args.batch_size, shuffle=True, transform=to_input,
                              seed=args.seed)
     test = data.BatchLoader(mnist.x_test, mnist.y_test, 1000, transform=to_input)
-    model = LeNet5()
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    # One-cycle: warm up, then anneal to almost zero; it reaches a good minimum in few epochs.
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
-                                                    steps_per_epoch=len(train))
-    history = fit(model, train, nn.CrossEntropyLoss(), optimizer, args.epochs, metrics={"acc": accuracy},
-                  scheduler=scheduler, scheduler_interval="batch", device="cpu", progress=False)
-    result = evaluate(model, test, nn.CrossEntropyLoss(), {"acc": accuracy})
+    history, test_accuracy = train_one_cycle(LeNet5(), train, test, args.epochs, args.lr)
     wall = time.perf_counter() - started
 
     print(f"command : {command()}")
@@ -52,7 +40,7 @@ def main() -> None:
     print(f"data    : MNIST train {len(mnist.y_train)}, test {len(mnist.y_test)}")
     print(f"settings: epochs {args.epochs}, batch {args.batch_size}, Adam one-cycle max lr {args.lr}, seed {args.seed}")
     print("epochs  : " + ", ".join(f"{s:.1f}s" for s in history["seconds"]))
-    print(f"RESULT  : test accuracy {result['acc'] * 100:.2f}%, wall time {wall:.1f} s (load + train + test)")
+    print(f"RESULT  : test accuracy {test_accuracy * 100:.2f}%, wall time {wall:.1f} s (load + train + test)")
 
 
 if __name__ == "__main__":

@@ -8,15 +8,12 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
 from torch import nn
 
-from bench.common import add_data_dir, apply_data_dir, command, machine
+from bench.common import add_data_dir, apply_data_dir, command, machine, train_one_cycle
 from shared import data
 from shared.augment import BatchTransform
 from shared.config import seed_everything
-from shared.metrics import accuracy
-from shared.train import evaluate, fit
 
 
 def make_mlp(width: int, dropout: float) -> nn.Module:
@@ -42,13 +39,7 @@ def main() -> None:
     to_input = BatchTransform(*data.CHANNEL_STATS["mnist"])
     train = data.BatchLoader(mnist.x_train, mnist.y_train, 128, shuffle=True, transform=to_input, seed=args.seed)
     test = data.BatchLoader(mnist.x_test, mnist.y_test, 1000, transform=to_input)
-    model = make_mlp(args.width, args.dropout)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
-                                                    steps_per_epoch=len(train))
-    history = fit(model, train, nn.CrossEntropyLoss(), optimizer, args.epochs, scheduler=scheduler,
-                  scheduler_interval="batch", device="cpu", progress=False)
-    result = evaluate(model, test, nn.CrossEntropyLoss(), {"acc": accuracy})
+    history, test_accuracy = train_one_cycle(make_mlp(args.width, args.dropout), train, test, args.epochs, args.lr)
     wall = time.perf_counter() - started
 
     print(f"command : {command()}")
@@ -57,7 +48,7 @@ def main() -> None:
     print(f"settings: MLP 784-{args.width}-{args.width // 2}-10, dropout {args.dropout}, {args.epochs} epochs, "
           f"batch 128, Adam one-cycle max lr {args.lr}, seed {args.seed}")
     print(f"epochs  : {sum(history['seconds']):.1f} s in all")
-    print(f"RESULT  : test accuracy {result['acc'] * 100:.2f}%, wall time {wall:.1f} s (load + train + test)")
+    print(f"RESULT  : test accuracy {test_accuracy * 100:.2f}%, wall time {wall:.1f} s (load + train + test)")
 
 
 if __name__ == "__main__":
