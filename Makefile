@@ -37,14 +37,14 @@ clean-venv:
 # Mentors (see MENTORS.md). WEEK=week1_regression, FROM=folder of submissions, NB=path of a notebook.
 .PHONY: student autograde grades check
 student: $(INSTALLED)
-	$(BIN)/python -m shared.grading release $(WEEK)
+	$(BIN)/python -m mentor_tools.grading release $(WEEK)
 
 autograde: $(INSTALLED)
-	$(BIN)/python -m shared.grading autograde $(WEEK) $(if $(FROM),--from $(FROM),)
+	$(BIN)/python -m mentor_tools.grading autograde $(WEEK) $(if $(FROM),--from $(FROM),)
 
 grades: $(INSTALLED)
-	$(BIN)/python -m shared.grading export $(WEEK)
+	$(BIN)/python -m mentor_tools.grading export $(WEEK)
 
 # Mentees: run a notebook's visible checks and print the score per exercise.
 check: $(INSTALLED)
-	$(BIN)/python -m shared.grading check $(NB)
+	$(BIN)/python -m mentor_tools.grading check $(NB)

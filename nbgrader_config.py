@@ -1,4 +1,4 @@
-# nbgrader's configuration for the course. Mentors run nbgrader (or `python -m shared.grading`) from the
+# nbgrader's configuration for the course. Mentors run nbgrader (or `python -m mentor_tools.grading`) from the
 # repository root. Each week folder is one assignment and its notebooks are the source versions, so
 # nothing in the course moves; everything nbgrader writes goes under grading/, which git ignores.
 import os

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.common import command, machine
-from shared import grading
+from mentor_tools import grading
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,15 +2,15 @@
 
 Run from the repository root (see MENTORS.md):
 
-    python -m shared.grading release [WEEK ...]              # student versions -> grading/release/WEEK/
-    python -m shared.grading autograde WEEK [--from DIR]     # grade every submission of a week
-    python -m shared.grading export WEEK                     # grades CSV again (after manual grading)
-    python -m shared.grading check NOTEBOOK                  # a mentee's self-check: visible checks only
+    python -m mentor_tools.grading release [WEEK ...]              # student versions -> grading/release/WEEK/
+    python -m mentor_tools.grading autograde WEEK [--from DIR]     # grade every submission of a week
+    python -m mentor_tools.grading export WEEK                     # grades CSV again (after manual grading)
+    python -m mentor_tools.grading check NOTEBOOK                  # a mentee's self-check: visible checks only
 
 Each week folder is one nbgrader assignment (see nbgrader_config.py); everything nbgrader writes goes
 under grading/. Mentors may use nbgrader's own commands and its formgrader on the same folders.
 
-This module is for grading only: notebooks never import it, and the rest of ``shared`` does not either.
+This is mentor tooling: notebooks and the ``shared`` package never import it.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def autograde(week: str, course: Path = REPO, jobs: int = 2, notebook_timeout: f
     students = sorted(p.parent.name for p in submitted.glob(f"*/{week}") if p.is_dir())
     if not students:
         raise GradingError(f"No submissions for {week} in {submitted}/<student>/{week}/. "
-                           f"Import them with: python -m shared.grading autograde {week} --from FOLDER")
+                           f"Import them with: python -m mentor_tools.grading autograde {week} --from FOLDER")
 
     def grade_student(student: str) -> list[NotebookResult]:
         results, todo = [], []
@@ -184,7 +184,7 @@ def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str]
     """Grade a student's notebooks in one worker process (nbgrader loads once), restarting it after a timeout."""
     results: list[NotebookResult] = []
     while notebooks:
-        command = [sys.executable, "-m", "shared.grading", "_worker", week, student, *notebooks]
+        command = [sys.executable, "-m", "mentor_tools.grading", "_worker", week, student, *notebooks]
         if cell_timeout is not None:
             command += ["--cell-timeout", str(cell_timeout)]
         # A session of its own, so a timeout can end the worker and its kernels together.
@@ -397,7 +397,7 @@ def print_self_check(results: list[CheckResult]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m shared.grading", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mentor_tools.grading", description=__doc__.split("\n\n")[0])
     parser.add_argument("--course", type=Path, default=None,
                         help="course folder holding nbgrader_config.py (default: the current folder if it "
                              "holds one, else this repository)")
