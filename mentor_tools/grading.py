@@ -6,6 +6,7 @@ Run from the repository root (see MENTORS.md):
     python -m mentor_tools.grading autograde WEEK [--from DIR]     # grade every submission of a week
     python -m mentor_tools.grading export WEEK                     # grades CSV again (after manual grading)
     python -m mentor_tools.grading check NOTEBOOK                  # a mentee's self-check: visible checks only
+    python -m mentor_tools.grading formgrader                      # nbgrader's formgrader, for written answers
 
 Each week folder is one nbgrader assignment (see nbgrader_config.py); everything nbgrader writes goes
 under grading/. Mentors may use nbgrader's own commands and its formgrader on the same folders.
@@ -30,6 +31,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from mentor_tools.integrity import flagged_tests
 
 REPO = Path(__file__).resolve().parents[1]
 GRADING = "grading"
@@ -187,9 +190,7 @@ def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str]
         command = [sys.executable, "-m", "mentor_tools.grading", "_worker", week, student, *notebooks]
         if cell_timeout is not None:
             command += ["--cell-timeout", str(cell_timeout)]
-        # A session of its own, so a timeout can end the worker and its kernels together.
-        process = subprocess.Popen(command, cwd=course, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                   text=True, start_new_session=True, env=_environment())
+        process = _start_process_group(command, course)
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=_forward_lines, args=(process.stdout, lines), daemon=True).start()
         try:
@@ -197,8 +198,7 @@ def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str]
         except queue.Empty:
             ready = None
         if ready is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            _kill_process_group(process)
             return results + [NotebookResult(student, n, "error", "the grading process did not start")
                               for n in notebooks]
         started = time.perf_counter()
@@ -206,8 +206,7 @@ def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str]
             try:
                 line = lines.get(timeout=notebook_timeout)
             except queue.Empty:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                _kill_process_group(process)
                 _forget_partial(course, week, student, notebook)
                 results.append(NotebookResult(student, notebook, "timed out",
                                               f"stopped after {notebook_timeout:.0f} s: scores 0",
@@ -225,6 +224,29 @@ def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str]
         else:
             process.wait()
     return results
+
+
+def _start_process_group(command: list[str], course: Path) -> subprocess.Popen:
+    """Start a grading worker in a process group of its own, so a timeout ends it and its kernels together."""
+    if os.name == "nt":
+        group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    else:
+        group = {"start_new_session": True}
+    return subprocess.Popen(command, cwd=course, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=_environment(), **group)
+
+
+def _kill_process_group(process: subprocess.Popen) -> None:
+    """End a worker and every process it started (its Jupyter kernels), then reap it."""
+    if os.name == "nt":
+        # Windows has no process groups to signal; taskkill /T ends the whole tree.
+        done = subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, text=True)
+        if done.returncode != 0 and process.poll() is None:
+            raise GradingError(f"Could not stop grading worker {process.pid}: {done.stderr.strip()}. "
+                               "End it (and its python kernels) in the Task Manager.")
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _forward_lines(stream, lines: queue.Queue) -> None:
@@ -267,19 +289,26 @@ def _worker(week: str, student: str, notebooks: list[str], cell_timeout: int | N
             continue
         with temp_attrs(coursedir, assignment_id=week, student_id=student, notebook_id=notebook):
             app = Autograde(coursedir=coursedir, parent=api)
-            app.force = False
+            app.force = True  # autograde() only sends notebooks that are new or newer than their graded copy
             app.create_student = True
             outcome = capture_log(app)
-        log = outcome.get("log", "")
-        if not outcome["success"]:
-            status, detail = "error", (outcome.get("error") or log).strip().splitlines()[-1][:300]
-        elif "Skipping existing" in log:
-            status, detail = "skipped", "already graded"
-        elif "CellTimeoutError" in log or "Timeout waiting for execute reply" in log:
-            status, detail = "graded", "a cell hit the time limit and scores 0"
+        graded = Path(coursedir.autograded_directory) / student / week / f"{notebook}.ipynb"
+        if not outcome["success"] or not graded.exists():
+            message = (outcome.get("error") or outcome.get("log") or "nbgrader gave no reason").strip()
+            status, detail = "error", message.splitlines()[-1][:300]
         else:
-            status, detail = "graded", ""
+            status, detail = "graded", _graded_notebook_note(nbformat.read(graded, as_version=4))
         print(json.dumps({"status": status, "detail": detail, "seconds": time.perf_counter() - started}), flush=True)
+
+
+def _graded_notebook_note(nb) -> str:
+    """Return what a mentor should know about a graded notebook: time limits hit, integrity flags."""
+    notes = []
+    if any(o.get("ename") == "CellTimeoutError" for c in nb.cells for o in c.get("outputs", [])):
+        notes.append("a cell hit the time limit and scores 0")
+    if flagged_tests(nb):
+        notes.append("integrity flag: tests zeroed for review")
+    return "; ".join(notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,6 +324,7 @@ def export_grades(week: str, course: Path = REPO, results: list[NotebookResult] 
     path = course / GRADING / "grades" / f"{week}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = []
+    flags: dict[tuple[str, str], dict[str, str]] = {}
     with Gradebook(f"sqlite:///{course / GRADING / 'gradebook.db'}", course_id=COURSE_ID) as gradebook:
         try:
             assignment = gradebook.find_assignment(week)
@@ -316,6 +346,9 @@ def export_grades(week: str, course: Path = REPO, results: list[NotebookResult] 
                     note = ""
                     if result is not None and result.status not in ("graded", "skipped"):
                         note = result.status  # missing, timed out or error: the points are 0
+                    elif cell.name in flags.setdefault((student, notebook.name),
+                                                       _integrity_flags(course, week, student, notebook.name)):
+                        note = f"integrity: {flags[(student, notebook.name)][cell.name]}"
                     elif grade is not None and grade.needs_manual_grade:
                         note = "needs manual grading"
                     rows.append({"student": student, "notebook": notebook.name, "cell": cell.name, "kind": kind,
@@ -329,6 +362,14 @@ def export_grades(week: str, course: Path = REPO, results: list[NotebookResult] 
     return path
 
 
+def _integrity_flags(course: Path, week: str, student: str, notebook: str) -> dict[str, str]:
+    """Return {test cell: reasons} for the tests the integrity scan zeroed in a graded notebook."""
+    import nbformat
+
+    path = course / GRADING / "autograded" / student / week / f"{notebook}.ipynb"
+    return flagged_tests(nbformat.read(path, as_version=4)) if path.exists() else {}
+
+
 def _is_solution(notebook, cell_name: str) -> bool:
     return any(c.name == cell_name for c in notebook.solution_cells)
 
@@ -337,6 +378,19 @@ def generate_feedback(week: str, course: Path = REPO) -> Path:
     """Write per-student feedback HTML to grading/feedback/STUDENT/WEEK/ and return the feedback folder."""
     _nbgrader(["generate_feedback", week], course)
     return Path(course) / GRADING / "feedback"
+
+
+def formgrader_command(course: Path, extra: list[str] | None = None) -> list[str]:
+    """Return the command that serves JupyterLab with nbgrader's formgrader on ``course`` (run it in ``course``).
+
+    The formgrader reads nbgrader_config.py from the folder it starts in, and the course must lie inside the
+    server's root, so both are the course folder, whatever folder the mentor typed the command in.
+    """
+    command = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={course}",
+               "--ServerApp.default_url=/formgrader"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI run as root
+    return command + list(extra or [])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,12 +470,16 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("check", help="self-check: run a notebook's visible checks and print the score")
     p.add_argument("notebook", type=Path)
     p.add_argument("--timeout", type=int, default=120, help="seconds per cell")
+    commands.add_parser("formgrader", help="open nbgrader's formgrader on this course, from any folder; "
+                                           "other options go to jupyter lab (e.g. --port=8890)")
     p = commands.add_parser("_worker")  # internal: one student's notebooks, for autograde
     p.add_argument("week")
     p.add_argument("student")
     p.add_argument("notebooks", nargs="+")
     p.add_argument("--cell-timeout", type=int, default=None)
-    args = parser.parse_args(argv)
+    args, server_args = parser.parse_known_args(argv)
+    if server_args and args.command != "formgrader":
+        parser.error(f"unrecognized arguments: {' '.join(server_args)}")
     course = args.course or (Path.cwd() if (Path.cwd() / "nbgrader_config.py").exists() else REPO)
     course = course.resolve()
     if not (course / "nbgrader_config.py").exists():
@@ -437,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"student version: {folder}")
         elif args.command == "check":
             print_self_check(self_check(args.notebook, args.timeout))
+        elif args.command == "formgrader":
+            return subprocess.call(formgrader_command(course, server_args), cwd=course, env=_environment())
         elif args.command == "export":
             print(f"grades: {export_grades(args.week, course)}")
         elif args.command == "autograde":

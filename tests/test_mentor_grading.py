@@ -7,7 +7,10 @@ Covers every assignment in the repository plus a small demo assignment (tests/fi
 4. a submission that edits or deletes locked test cells is graded with the original tests;
 5. an endless loop times out while the rest of the cohort is graded;
 6. every autograded cell fails once the solution it checks is stripped;
-7. autograding again after a new submission keeps earlier grades and manual scores.
+7. autograding again after a new submission keeps earlier grades and manual scores;
+8. submissions that tamper with grading (rebinding the checks, patching modules, dynamic code, edited
+   tests) score no more than an untouched student version and are flagged; honest extras are not;
+9. nbgrader's own commands and the formgrader work on a fresh clone and from another folder.
 """
 
 from __future__ import annotations
@@ -15,9 +18,16 @@ from __future__ import annotations
 import ast
 import copy
 import csv
+import json
 import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,8 +72,10 @@ def _between(source: str, begin: str, end: str) -> list[str]:
 
 
 def _weeks_under_test() -> list[str]:
-    """Every assignment, or only those named in DIC_GRADING_WEEKS (comma-separated), for a quick loop."""
+    """Every assignment, or only those named in DIC_GRADING_WEEKS (comma-separated; `none`: the demo only)."""
     chosen = [w for w in os.environ.get("DIC_GRADING_WEEKS", "").split(",") if w]
+    if chosen == ["none"]:
+        return []
     unknown = set(chosen) - set(grading.assignments(REPO))
     if unknown:
         raise ValueError(f"DIC_GRADING_WEEKS names unknown assignments: {sorted(unknown)}")
@@ -116,6 +128,52 @@ def _deleted_tests(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+TAMPER_WEEK, TAMPER_NOTEBOOK = "week3_cnn_lenet", "01_image_filters"
+# Each trick goes in front of the first solution of a submission whose answers are wrong.
+DEMO_TRICKS = {
+    "rebind": "check_close = lambda *a, **k: None\ncheck_shape = lambda *a, **k: None",
+    "setattr": "import shared.checks\nfor _name in ('check_close', 'check_shape'):\n"
+               "    setattr(shared.checks, _name, lambda *a, **k: None)",
+    "numpy": "np.allclose = lambda *a, **k: True\nnp.isnan = lambda x: np.zeros(np.shape(x), bool)\n"
+             "np.abs = lambda x: 0 * x",
+    "sysmodules": "import sys, types\n_fake = types.ModuleType('shared.checks')\n"
+                  "_fake.check_close = lambda *a, **k: None\nsys.modules['shared.checks'] = _fake",
+    "exec": "exec('check' + '_close = lambda *a, **k: None')",
+    "hook": "get_ipython().events.register('post_run_cell', "
+            "lambda *a: globals().update(check_close=lambda *b, **k: None))",
+    "codeswap": "check_close.__code__ = (lambda *a, **k: None).__code__",
+}
+HONEST_EXTRAS = ("%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.rcParams['figure.figsize'] = (4, 3)\n"
+                 "data = np.arange(3)\nprint(square(data), mean(data))")
+
+
+def _wrong_answers(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with every solution region replaced by a wrong answer (`return None`, or `pass`)."""
+    nb = copy.deepcopy(notebook)
+    for cell in nb.cells:
+        if not (_is_code_solution(cell) and "### BEGIN SOLUTION" in cell.source):
+            continue
+        lines, inside = [], False
+        for line in cell.source.splitlines():
+            if "### BEGIN SOLUTION" in line:
+                inside = True
+                indent = line[:len(line) - len(line.lstrip())]
+                lines.append(indent + ("return None" if indent else "pass"))
+            elif "### END SOLUTION" in line:
+                inside = False
+            elif not inside:
+                lines.append(line)
+        cell.source = "\n".join(lines)
+    return nb
+
+
+def _with_trick(notebook: nbformat.NotebookNode, trick: str) -> nbformat.NotebookNode:
+    nb = copy.deepcopy(notebook)
+    first = next(c for c in nb.cells if _is_code_solution(c))
+    first.source = trick + "\n\n" + first.source
+    return nb
+
+
 def test_the_demo_and_real_assignments_are_covered(course):
     assert DEMO in _graded_assignments(course)
 
@@ -163,6 +221,17 @@ def cohort(course) -> dict[str, list[dict]]:
             # Right solutions, tests deleted: full marks only if the deleted tests are put back and run.
             _submit(course, "deleter", week, {name: _deleted_tests(nb) for name, nb in sources.items()})
         if week == DEMO:
+            for student, trick in DEMO_TRICKS.items():
+                _submit(course, student, week, {"01_demo": _with_trick(_wrong_answers(sources["01_demo"]), trick)})
+            honest = copy.deepcopy(sources["01_demo"])
+            honest.cells.append(nbformat.v4.new_code_cell(HONEST_EXTRAS))
+            _submit(course, "honest_extras", week, {"01_demo": honest})
+        if week == TAMPER_WEEK and TAMPER_NOTEBOOK in sources:
+            # The two submissions that scored 5 of 6 before grading was made trustworthy.
+            wrong = _wrong_answers(sources[TAMPER_NOTEBOOK])
+            for student in ("w3_rebind", "w3_setattr"):
+                _submit(course, student, week, {TAMPER_NOTEBOOK: _with_trick(wrong, DEMO_TRICKS[student.replace("w3_", "")])})
+        if week == DEMO:
             looping = copy.deepcopy(sources["01_demo"])
             first = next(c for c in looping.cells if _is_code_solution(c))
             first.source = "while True:\n    pass"
@@ -195,12 +264,53 @@ def test_reference_solutions_score_full_marks(course, cohort):
         assert not short, f"{week}: the reference solution misses points: {short}"
 
 
-def test_edited_or_deleted_tests_are_graded_with_the_originals(course, cohort):
+def test_edited_or_deleted_tests_are_graded_with_the_originals_and_flagged(course, cohort):
     for week in TAMPERED_WEEKS:
         scored = [r for r in _auto_rows(cohort, week, "tamper") if float(r["points"]) != 0]
         assert not scored, f"{week}: emptied tests gave points: {scored}"
-        short = [r for r in _auto_rows(cohort, week, "deleter") if float(r["points"]) != float(r["max"])]
-        assert not short, f"{week}: deleted tests were not put back and run: {short}"
+        assert all(r["note"].startswith("integrity: ") and "edited" in r["note"]
+                   for r in _auto_rows(cohort, week, "tamper"))
+        # Right solutions with the tests deleted: the tests are put back and run (the autograded copy
+        # shows them passing), and the deletion is flagged for the mentor, who may restore the points.
+        rows = _auto_rows(cohort, week, "deleter")
+        assert all(float(r["points"]) == 0 and "deleted" in r["note"] for r in rows)
+        graded = nbformat.read(course / "grading" / "autograded" / "deleter" / week / "01_demo.ipynb", 4)
+        restored = {_meta(c)["grade_id"]: c for c in graded.cells if _is_test(c)}
+        assert set(restored) == {r["cell"] for r in rows}
+        assert all(o.get("ename") == "IntegrityFlag" for c in restored.values() for o in c.outputs
+                   if o.get("output_type") == "error")
+
+
+def _assert_no_better_than_blank_and_flagged(cohort, week, student, notebook=None):
+    blank = {(r["notebook"], r["cell"]): float(r["points"]) for r in _auto_rows(cohort, week, "blank")}
+    rows = [r for r in _auto_rows(cohort, week, student) if notebook in (None, r["notebook"])]
+    better = [r for r in rows if float(r["points"]) > blank[(r["notebook"], r["cell"])]]
+    assert not better, f"{week}: {student} scored more than an untouched student version: {better}"
+    assert any(r["note"].startswith("integrity: ") for r in rows), f"{week}: {student} was not flagged"
+
+
+@pytest.mark.parametrize("trick", DEMO_TRICKS)
+def test_a_tampering_submission_scores_no_more_than_a_blank_one_and_is_flagged(cohort, trick):
+    _assert_no_better_than_blank_and_flagged(cohort, DEMO, trick)
+
+
+def test_the_tampering_that_once_scored_5_of_6_in_week_3_now_scores_0(course, cohort):
+    if TAMPER_WEEK not in _graded_assignments(course):
+        pytest.skip(f"{TAMPER_WEEK} is not under test (DIC_GRADING_WEEKS)")
+    for student in ("w3_rebind", "w3_setattr"):
+        _assert_no_better_than_blank_and_flagged(cohort, TAMPER_WEEK, student, TAMPER_NOTEBOOK)
+
+
+def test_honest_extra_code_is_neither_flagged_nor_marked_down(cohort):
+    rows = _auto_rows(cohort, DEMO, "honest_extras")
+    assert all(float(r["points"]) == float(r["max"]) and r["note"] == "" for r in rows), rows
+    assert all(r["note"] == "" for r in _auto_rows(cohort, DEMO, "reference"))
+
+
+def test_the_feedback_page_shows_the_integrity_flag(course, cohort):
+    grading.generate_feedback(DEMO, course)
+    page = (course / "grading" / "feedback" / "rebind" / DEMO / "01_demo.html").read_text()
+    assert "Integrity check" in page and "rebinds `check_close`" in page
 
 
 def test_endless_loop_times_out_and_the_cohort_is_still_graded(cohort):
@@ -211,6 +321,7 @@ def test_endless_loop_times_out_and_the_cohort_is_still_graded(cohort):
     assert float(rows["test_square"]["points"]) == 0  # its solution was the endless loop
     assert float(rows["test_mean"]["points"]) == float(rows["test_mean"]["max"])  # graded after the timeout
     assert all(results[(s, "01_demo")].status == "graded" for s in ("reference", "blank", "tamper", "deleter"))
+    assert all(results[(s, "01_demo")].detail == "" for s in ("reference", "blank"))
 
 
 def test_a_notebook_over_its_time_limit_is_stopped_and_the_rest_graded(course, cohort, tmp_path):
@@ -372,3 +483,71 @@ def test_self_check_runs_visible_checks_only(course, tmp_path, capsys):
 def test_command_line_explains_unknown_weeks(course, capsys):
     assert grading.main(["--course", str(course), "release", "week9_nothing"]) == 2
     assert "no assignment 'week9_nothing'" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_nbgraders_own_commands_work_on_a_fresh_clone_and_from_another_folder(tmp_path):
+    from nbgrader.api import Gradebook
+
+    root, elsewhere = tmp_path / "clone", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", root)  # a fresh clone: no grading/ folder yet
+    shutil.copytree(REPO / "tests" / "fixtures" / "demo_week", root / DEMO)
+    # As a mentor types it, with the venv not activated: nbgrader must still find alembic.
+    env = {**os.environ, "PATH": os.defpath}
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+
+    def run(arguments, cwd):
+        done = subprocess.run(nbgrader + arguments, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+    run(["generate_assignment", DEMO], cwd=root)
+    source = nbformat.read(root / DEMO / "01_demo.ipynb", 4)
+    cheat = _with_trick(_wrong_answers(source), DEMO_TRICKS["rebind"])
+    for student, nb in (("ref", source), ("cheat", cheat)):
+        folder = root / "grading" / "submitted" / student / DEMO
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / "01_demo.ipynb")
+    run(["autograde", DEMO, f"--CourseDirectory.root={root}"], cwd=elsewhere)
+    run(["generate_feedback", DEMO, f"--CourseDirectory.root={root}"], cwd=elsewhere)
+    assert not (elsewhere / "grading").exists(), "nbgrader wrote into the folder it was started in"
+    with Gradebook(f"sqlite:///{root / 'grading' / 'gradebook.db'}", course_id=grading.COURSE_ID) as gradebook:
+        scores = {s: {g.name: g.auto_score for g in gradebook.find_submission_notebook("01_demo", DEMO, s).grades
+                      if g.auto_score is not None} for s in ("ref", "cheat")}
+    assert scores["ref"] == {"test_square": 2.0, "test_mean": 1.0}
+    assert scores["cheat"] == {"test_square": 0.0, "test_mean": 0.0}
+    assert "Integrity check" in (root / "grading" / "feedback" / "cheat" / DEMO / "01_demo.html").read_text()
+
+
+def test_the_formgrader_serves_the_course_from_another_folder(tmp_path):
+    root, elsewhere = tmp_path / "clone", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copytree(REPO / "tests" / "fixtures" / "demo_week", root / DEMO)
+    grading.release([DEMO], root)
+    port, token = _free_port(), "formgrader-test"
+    command = [sys.executable, "-m", "mentor_tools.grading", "--course", str(root), "formgrader", "--no-browser",
+               f"--port={port}", f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0"]
+    server = subprocess.Popen(command, cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/formgrader/api/assignments",
+                                         headers={"Authorization": f"token {token}"})
+        deadline, answer = time.monotonic() + 90, None
+        while answer is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    answer = json.loads(response.read())
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(1)
+        assert answer is not None, f"the formgrader did not answer: {server.poll()}"
+        assert DEMO in [a["name"] for a in answer], answer
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
