@@ -147,13 +147,14 @@ def _needs_grading(course: Path, week: str, student: str, notebook: str) -> bool
 
 
 def autograde(week: str, course: Path = REPO, jobs: int = 2, notebook_timeout: float = 600,
-              cell_timeout: int | None = None) -> list[NotebookResult]:
+              cell_timeout: int | None = None, full_mode: bool = False) -> list[NotebookResult]:
     """Autograde every submission of ``week`` in grading/submitted/ and return one result per notebook.
 
     Notebooks without graded cells are left out. Students are graded ``jobs`` at a time, each
     notebook in its own nbgrader run with a time limit,
     so an endless loop or a broken file costs that notebook only. Already graded notebooks are kept
-    as they are, with any manual scores.
+    as they are, with any manual scores. Notebooks run in tiny mode (DIC_TINY=1) unless ``full_mode``:
+    no graded cell depends on a long training, and tiny mode grades a cohort in minutes.
     """
     course = Path(course).resolve()
     notebooks = [n for n in source_notebooks(week, course) if _has_graded_cells(course / week / f"{n}.ipynb")]
@@ -174,7 +175,7 @@ def autograde(week: str, course: Path = REPO, jobs: int = 2, notebook_timeout: f
                 todo.append(notebook)
             else:
                 results.append(NotebookResult(student, notebook, "skipped", "already graded"))
-        results += _grade_in_worker(course, week, student, todo, notebook_timeout, cell_timeout)
+        results += _grade_in_worker(course, week, student, todo, notebook_timeout, cell_timeout, full_mode)
         return results
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -183,14 +184,14 @@ def autograde(week: str, course: Path = REPO, jobs: int = 2, notebook_timeout: f
 
 
 def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str], notebook_timeout: float,
-                     cell_timeout: int | None) -> list[NotebookResult]:
+                     cell_timeout: int | None, full_mode: bool = False) -> list[NotebookResult]:
     """Grade a student's notebooks in one worker process (nbgrader loads once), restarting it after a timeout."""
     results: list[NotebookResult] = []
     while notebooks:
         command = [sys.executable, "-m", "mentor_tools.grading", "_worker", week, student, *notebooks]
         if cell_timeout is not None:
             command += ["--cell-timeout", str(cell_timeout)]
-        process = _start_process_group(command, course)
+        process = _start_process_group(command, course, full_mode)
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=_forward_lines, args=(process.stdout, lines), daemon=True).start()
         try:
@@ -226,14 +227,19 @@ def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str]
     return results
 
 
-def _start_process_group(command: list[str], course: Path) -> subprocess.Popen:
+def _start_process_group(command: list[str], course: Path, full_mode: bool = False) -> subprocess.Popen:
     """Start a grading worker in a process group of its own, so a timeout ends it and its kernels together."""
     if os.name == "nt":
         group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
     else:
         group = {"start_new_session": True}
+    env = _environment()
+    if full_mode:
+        env.pop("DIC_TINY", None)
+    else:
+        env["DIC_TINY"] = "1"
     return subprocess.Popen(command, cwd=course, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=_environment(), **group)
+                            env=env, **group)
 
 
 def _kill_process_group(process: subprocess.Popen) -> None:
@@ -465,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notebook-timeout", type=float, default=600, help="seconds per notebook (default 600)")
     p.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default: nbgrader_config.py)")
     p.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    p.add_argument("--full-mode", action="store_true",
+                   help="run the notebooks in full mode (default: tiny mode, which scores the same, faster)")
     p = commands.add_parser("export", help="write the grades CSV of one week")
     p.add_argument("week")
     p = commands.add_parser("check", help="self-check: run a notebook's visible checks and print the score")
@@ -513,7 +521,7 @@ def _autograde_command(args, course: Path) -> int:
         print(f"imported {len(students)} submission(s) from {args.source}")
     started = time.perf_counter()
     results = autograde(args.week, course, jobs=args.jobs, notebook_timeout=args.notebook_timeout,
-                        cell_timeout=args.cell_timeout)
+                        cell_timeout=args.cell_timeout, full_mode=args.full_mode)
     for r in results:
         print(f"{r.student:20s} {r.notebook:32s} {r.status:10s} {r.seconds:6.1f} s  {r.detail}")
     print(f"graded {sum(r.status == 'graded' for r in results)} notebook(s) in {time.perf_counter() - started:.0f} s")

@@ -128,6 +128,7 @@ def _deleted_tests(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+LESSON_CELL_LIMIT = 40  # seconds per cell when the reference and blank versions of the lessons are graded
 TAMPER_WEEK, TAMPER_NOTEBOOK = "week3_cnn_lenet", "01_image_filters"
 # Each trick goes in front of the first solution of a submission whose answers are wrong.
 DEMO_TRICKS = {
@@ -237,9 +238,10 @@ def cohort(course) -> dict[str, list[dict]]:
             first.source = "while True:\n    pass"
             _submit(course, "loop", week, {"01_demo": looping})
         grading.import_submissions(week, course / "submissions", course)
-        # A short cell limit for the demo's endless loop; the lessons keep nbgrader_config.py's limit.
+        # A short cell limit for the demo's endless loop; for the lessons, a limit far below
+        # nbgrader_config.py's 120 s proves that no graded cell waits for a long training.
         results = grading.autograde(week, course, jobs=2, notebook_timeout=300,
-                                    cell_timeout=10 if week == DEMO else None)
+                                    cell_timeout=10 if week == DEMO else LESSON_CELL_LIMIT)
         grading.export_grades(week, course, results)
         grades[week] = _read_grades(course, week)
         grades[f"{week}:results"] = results
