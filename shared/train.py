@@ -1,12 +1,11 @@
 """Train, evaluate and predict: the loop you wrote by hand in week 2, with a few optional extras.
 
-``fit`` runs the same steps as the hand-written loop (zero the gradients, forward, loss, backward,
-step) and adds, each only when asked for: a progress bar, a validation pass and history, a learning-rate
-scheduler, gradient clipping, early stopping and checkpoints you can resume from.
-
-The caller gives the loss, so the same loop trains classifiers (``nn.CrossEntropyLoss()``) and
-autoencoders (``nn.MSELoss()`` on batches of ``(x, x)``). Models with their own update rule, such as a
-GAN with two optimizers, pass ``train_step`` and keep the rest (progress, history, checkpoints).
+``train_one_epoch`` is that loop, step for step (zero the gradients, forward, loss, backward, step); see
+week 2 lesson 03. ``fit`` calls it once per epoch and adds, each only when asked for: a progress bar, a
+validation pass and history, a learning-rate scheduler, early stopping and checkpoints you can resume
+from. The caller gives the loss, so the same loop trains classifiers (``nn.CrossEntropyLoss()``) and
+autoencoders (``nn.MSELoss()`` on batches of ``(x, x)``). Networks with another kind of step, such as a
+GAN's two players, write their own short loop.
 """
 
 from __future__ import annotations
@@ -26,105 +25,108 @@ from shared.config import get_device
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 History = dict[str, list[float]]
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite, so training was stopped."""
+
+    def __init__(self, loss: float, batch: int, epoch: int | None = None):
+        where = f"epoch {epoch}, batch {batch}" if epoch is not None else f"batch {batch}"
+        super().__init__(f"The loss became {loss} at {where}, so training stopped. Usual causes: a learning "
+                         "rate too high (try 10x lower), inputs that are not normalised, or a log/division "
+                         "of zero in a hand-written loss.")
+        self.loss, self.batch, self.epoch = loss, batch, epoch
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be used: it belongs to another model, or would overwrite earlier work."""
 
 
-def fit(
-    model: nn.Module,
-    train_loader: Iterable,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None,
-    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer] | None,
-    epochs: int,
-    *,
-    val_loader: Iterable | None = None,
-    metrics: Mapping[str, Metric] | None = None,
-    scheduler=None,
-    scheduler_interval: str = "epoch",
-    clip_grad_norm: float | None = None,
-    patience: int | None = None,
-    checkpoint: str | Path | None = None,
-    resume: bool = False,
-    train_step: Callable[[torch.Tensor, torch.Tensor], Mapping[str, float]] | None = None,
-    device: torch.device | str | None = None,
-    progress: bool = True,
-) -> History:
-    """Train ``model`` for ``epochs`` epochs and return the history: a list of values per epoch for each key.
+def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: LossFunction, optimizer: torch.optim.Optimizer,
+                    metrics: Mapping[str, Metric] | None = None, scheduler=None,
+                    device: torch.device | str | None = None) -> dict[str, float]:
+    """Train ``model`` for one pass over ``loader``; return the mean loss (and metrics) per sample.
 
-    Keys: ``train_loss``, ``train_<metric>``, and with ``val_loader`` ``val_loss`` and ``val_<metric>``,
+    ``scheduler``, if given, steps after every batch (for schedules such as ``OneCycleLR``). Batches go
+    to ``device``, by default the one the model is on.
+    """
+    device = device if device is not None else next(model.parameters()).device
+    model.train()  # dropout and batch norm behave as in training
+    totals, seen = {}, 0
+    for batch, (x, y) in enumerate(loader):
+        x, y = x.to(device), y.to(device)
+        optimizer.zero_grad()
+        outputs = model(x)
+        loss = loss_fn(outputs, y)
+        if not math.isfinite(loss.item()):  # stop before backward: the weights stay those of the last good step
+            raise TrainingDiverged(loss.item(), batch + 1)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        values = {"loss": loss.item(), **{name: float(metric(outputs.detach(), y))
+                                          for name, metric in (metrics or {}).items()}}
+        for name, value in values.items():  # weighted by batch size: the last batch may be smaller
+            totals[name] = totals.get(name, 0.0) + value * len(x)
+        seen += len(x)
+        if isinstance(loader, tqdm):  # a progress bar: show the running loss
+            loader.set_postfix(loss=f"{totals['loss'] / seen:.4g}", refresh=False)
+    if seen == 0:
+        raise ValueError("The loader gave no batches to train on: is the dataset empty?")
+    return {name: total / seen for name, total in totals.items()}
+
+
+def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction, optimizer: torch.optim.Optimizer,
+        epochs: int, *, val_loader: Iterable | None = None, metrics: Mapping[str, Metric] | None = None,
+        scheduler=None, scheduler_interval: str = "epoch", patience: int | None = None,
+        checkpoint: str | Path | None = None, resume: bool = False, device: torch.device | str | None = None,
+        progress: bool = True) -> History:
+    """Train for ``epochs`` epochs; return the history, a list of values per epoch for each key.
+
+    Keys: ``train_loss``, ``train_<metric>``, with ``val_loader`` also ``val_loss`` and ``val_<metric>``,
     plus ``lr`` and ``seconds``. The scheduler steps once per epoch, or after every batch with
-    ``scheduler_interval="batch"`` (for ``OneCycleLR``). ``patience`` stops after that many epochs without a better validation
+    ``scheduler_interval="batch"``. ``patience`` stops after that many epochs without a better validation
     loss and puts back the best weights. ``checkpoint`` saves everything after every epoch;
     ``resume=True`` continues from it.
     """
+    _check_fit_arguments(optimizer, val_loader, scheduler, scheduler_interval, patience)
     device = torch.device(device) if device is not None else get_device()
     model.to(device)
-    metrics = dict(metrics or {})
-    optimizers = _as_dict(optimizer)
-    if train_step is None and (loss_fn is None or not optimizers):
-        raise ValueError("fit needs a loss_fn and an optimizer (or a train_step that does the update itself).")
-    if scheduler_interval not in ("epoch", "batch"):
-        raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}.")
-    step_per_batch = scheduler is not None and scheduler_interval == "batch"
     state = {"epoch": 0, "history": {}, "best_loss": math.inf, "best_epoch": 0, "best_weights": None}
     if checkpoint is not None:
-        state = _start_from_checkpoint(Path(checkpoint), resume, model, optimizers, scheduler, device, state)
+        state = _start_from_checkpoint(Path(checkpoint), resume, model, optimizer, scheduler, device, state)
     history: History = state["history"]
+    per_batch = scheduler if scheduler_interval == "batch" else None
 
     for epoch in range(state["epoch"], epochs):
         started = time.perf_counter()
-        model.train()
-        totals: dict[str, float] = {}
-        seen = 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=True)
-        for batch, (x, y) in enumerate(bar):
-            x, y = x.to(device), y.to(device)
-            if train_step is None:
-                values = _supervised_step(model, x, y, loss_fn, optimizers, clip_grad_norm, metrics)
-            else:
-                values = {name: float(value) for name, value in train_step(x, y).items()}
-            _stop_if_not_finite(values, epoch, batch)
-            if step_per_batch:
-                scheduler.step()
-            for name, value in values.items():
-                totals[name] = totals.get(name, 0.0) + value * len(x)
-            seen += len(x)
-            bar.set_postfix({name: f"{total / seen:.4g}" for name, total in totals.items()}, refresh=False)
-
-        record = {f"train_{name}": total / max(seen, 1) for name, total in totals.items()}
-        if val_loader is not None and loss_fn is not None:
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
+        try:
+            train = train_one_epoch(model, bar, loss_fn, optimizer, metrics, per_batch, device)
+        except TrainingDiverged as err:
+            raise TrainingDiverged(err.loss, err.batch, epoch + 1) from None
+        record = {f"train_{name}": value for name, value in train.items()}
+        if val_loader is not None:
             val = evaluate(model, val_loader, loss_fn, metrics, device=device)
             record.update({f"val_{name}": value for name, value in val.items()})
-        record["lr"] = _first_lr(optimizers)
-        record["seconds"] = time.perf_counter() - started
+        record.update(lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - started)
         for key, value in record.items():
             history.setdefault(key, []).append(value)
-        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("lr", "seconds")})
-        bar.close()
-
-        if scheduler is not None and not step_per_batch:
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(record.get("val_loss", record.get("train_loss")))
-            else:
-                scheduler.step()
-
-        # Early stopping watches the validation loss when there is one, else the training loss.
-        watched = record.get("val_loss", record.get("train_loss", math.nan))
-        if watched < state["best_loss"]:
-            state.update(best_loss=watched, best_epoch=epoch + 1,
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
+                f"{k} {v:.4g}" for k, v in record.items() if k not in ("lr", "seconds")))
+        if scheduler is not None and per_batch is None:
+            _step_per_epoch(scheduler, record)
+        if record.get("val_loss", math.inf) < state["best_loss"]:
+            state.update(best_loss=record["val_loss"], best_epoch=epoch + 1,
                          best_weights=copy.deepcopy(model.state_dict()) if patience is not None else None)
         state["epoch"] = epoch + 1
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizers, scheduler, state)
+            save_checkpoint(checkpoint, model, optimizer, scheduler, state)
         if patience is not None and epoch + 1 - state["best_epoch"] >= patience:
             if progress:
-                print(f"Early stopping: no better loss for {patience} epochs; "
+                print(f"Early stopping: no better validation loss for {patience} epochs; "
                       f"keeping the weights of epoch {state['best_epoch']}.")
             break
 
@@ -133,36 +135,26 @@ def fit(
     return history
 
 
-def _supervised_step(model, x, y, loss_fn, optimizers, clip_grad_norm, metrics) -> dict[str, float]:
-    """One gradient step on one batch; return the batch's loss and metrics."""
-    optimizer = next(iter(optimizers.values()))
-    optimizer.zero_grad()
-    outputs = model(x)
-    loss = loss_fn(outputs, y)
-    loss_value = loss.item()
-    if not math.isfinite(loss_value):
-        # Stop before backward: the weights are still those of the last good step.
-        return {"loss": loss_value}
-    loss.backward()
-    if clip_grad_norm is not None:
-        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-    optimizer.step()
-    values = {"loss": loss_value}
-    with torch.no_grad():
-        for name, metric in metrics.items():
-            values[name] = float(metric(outputs, y))
-    return values
+def _check_fit_arguments(optimizer, val_loader, scheduler, scheduler_interval, patience) -> None:
+    """Refuse combinations that cannot work, rather than ignore part of them."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}. "
+                        "For several optimizers (a GAN), write your own loop around your own step.")
+    if scheduler_interval not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}.")
+    if scheduler_interval == "batch" and scheduler is None:
+        raise ValueError("scheduler_interval='batch' was given without a scheduler.")
+    if scheduler_interval == "batch" and isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise ValueError("ReduceLROnPlateau watches a loss per epoch: use scheduler_interval='epoch'.")
+    if patience is not None and val_loader is None:
+        raise ValueError("Early stopping (patience) watches the validation loss: pass a val_loader too.")
 
 
-def _stop_if_not_finite(values: Mapping[str, float], epoch: int, batch: int) -> None:
-    for name, value in values.items():
-        if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"The {name} became {value} at epoch {epoch + 1}, batch {batch + 1}, so training stopped. "
-                "Usual causes: a learning rate too high (try 10x lower), inputs that are not normalised, "
-                "or a log/division of zero in a hand-written loss. Gradient clipping (clip_grad_norm=1.0) "
-                "can also help."
-            )
+def _step_per_epoch(scheduler, record: Mapping[str, float]) -> None:
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(record.get("val_loss", record["train_loss"]))
+    else:
+        scheduler.step()
 
 
 @torch.no_grad()
@@ -206,15 +198,15 @@ def predict(model: nn.Module, data: Iterable | torch.Tensor, device: torch.devic
 # Checkpoints
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizers: Mapping[str, torch.optim.Optimizer],
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     scheduler=None, state: Mapping | None = None) -> None:
-    """Save model, optimizer(s), scheduler and training state to ``path``, atomically."""
+    """Save model, optimizer, scheduler and training state to ``path``, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "model": model.state_dict(),
         "model_class": type(model).__name__,
-        "optimizers": {name: opt.state_dict() for name, opt in _as_dict(optimizers).items()},
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "state": dict(state or {}),
     }
@@ -224,10 +216,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizers: Mapping[str,
     os.replace(temporary, path)
 
 
-def load_checkpoint(path: str | Path, model: nn.Module,
-                    optimizers: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer] | None = None,
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     scheduler=None, device: torch.device | str = "cpu") -> dict:
-    """Load a checkpoint written by ``fit``/``save_checkpoint`` into model (and optimizers); return its state."""
+    """Load a checkpoint written by ``fit``/``save_checkpoint`` into model (and optimizer); return its state."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
@@ -245,34 +236,19 @@ def load_checkpoint(path: str | Path, model: nn.Module,
             f"{type(model).__name__}). Build the model exactly as when the checkpoint was saved, or start "
             f"afresh with another checkpoint path.\n"
             f"PyTorch said: {err}") from err
-    for name, optimizer in _as_dict(optimizers).items():
-        if name in payload["optimizers"]:
-            optimizer.load_state_dict(payload["optimizers"][name])
+    if optimizer is not None and payload.get("optimizer") is not None:
+        optimizer.load_state_dict(payload["optimizer"])
     if scheduler is not None and payload.get("scheduler") is not None:
         scheduler.load_state_dict(payload["scheduler"])
     return payload["state"]
 
 
-def _start_from_checkpoint(path: Path, resume: bool, model, optimizers, scheduler, device, fresh: dict) -> dict:
+def _start_from_checkpoint(path: Path, resume: bool, model, optimizer, scheduler, device, fresh: dict) -> dict:
     if not path.exists():
         return fresh
     if not resume:
         raise CheckpointError(f"A checkpoint already exists at {path}. Pass resume=True to continue from it, or "
                               "choose another checkpoint path to start afresh (this one is kept untouched).")
-    state = {**fresh, **load_checkpoint(path, model, optimizers, scheduler, device)}
+    state = {**fresh, **load_checkpoint(path, model, optimizer, scheduler, device)}
     print(f"Resuming from {path}: {state['epoch']} epoch(s) already done.")
     return state
-
-
-def _as_dict(optimizer) -> dict[str, torch.optim.Optimizer]:
-    if optimizer is None:
-        return {}
-    if isinstance(optimizer, torch.optim.Optimizer):
-        return {"optimizer": optimizer}
-    return dict(optimizer)
-
-
-def _first_lr(optimizers: Mapping[str, torch.optim.Optimizer]) -> float:
-    for optimizer in optimizers.values():
-        return float(optimizer.param_groups[0]["lr"])
-    return math.nan
