@@ -1,21 +1,67 @@
-"""Test-suite wide hooks: report which notebooks take longest, so tiny mode stays quick."""
+"""Test-suite wide hooks: how the suite is split between workers, and a report of where its time goes."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections import defaultdict
+from pathlib import Path
 
+import pytest
+
+BUDGET_SECONDS = 600  # `make test` on 2 cores after the install, with the whole course in it (issue 9)
+_started = time.monotonic()
 _notebook_seconds: dict[str, float] = defaultdict(float)
+_item_seconds: dict[str, float] = defaultdict(float)
+
+
+def _has_autograded_cells(path: Path) -> bool:
+    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    return any(c.get("metadata", {}).get("nbgrader", {}).get("grade") and c.get("cell_type") == "code"
+               and not c["metadata"]["nbgrader"].get("solution") for c in cells)
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    # A notebook with exercises is run top to bottom by the grading proofs (tests/test_mentor_grading.py),
+    # which must execute it anyway; nbval runs it only when it is named on the command line.
+    if collection_path.suffix != ".ipynb" or not collection_path.is_file():
+        return None
+    named = {Path(arg.split("::")[0]).resolve() for arg in config.args}
+    if collection_path.resolve() in named:
+        return None
+    return True if _has_autograded_cells(collection_path) else None
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    # `--dist loadgroup`: a notebook's cells, and a test file's tests, stay together on one worker unless a
+    # test names its own group (the grading proofs group by week, so two workers grade two weeks at once).
+    named = {Path(arg.split("::")[0]).resolve() for arg in config.args}
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(path))
+        # Whole notebooks are slow, unless named on the command line (as `make quick` names one per week).
+        if path.endswith(".ipynb") and Path(item.config.rootpath, path).resolve() not in named:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_runtest_logreport(report) -> None:
     path = report.nodeid.split("::")[0]
     if path.endswith(".ipynb"):
         _notebook_seconds[path] += report.duration
+    _item_seconds[report.nodeid] += report.duration
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if not _notebook_seconds:
-        return
-    terminalreporter.section("slowest notebooks (tiny mode)")
-    for path, seconds in sorted(_notebook_seconds.items(), key=lambda item: -item[1])[:10]:
-        terminalreporter.write_line(f"{seconds:7.1f} s  {path}")
+    elapsed = time.monotonic() - _started
+    if _notebook_seconds:
+        terminalreporter.section("slowest notebooks run by nbval (tiny mode)")
+        for path, seconds in sorted(_notebook_seconds.items(), key=lambda item: -item[1])[:10]:
+            terminalreporter.write_line(f"{seconds:7.1f} s  {path}")
+    if _item_seconds:
+        terminalreporter.section("slowest tests (setup included; a fixture's cost lands on its first test)")
+        for nodeid, seconds in sorted(_item_seconds.items(), key=lambda item: -item[1])[:15]:
+            terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid}")
+    terminalreporter.section("time budget")
+    terminalreporter.write_line(f"the suite took {elapsed:.0f} s of its {BUDGET_SECONDS} s budget on 2 cores "
+                                f"({100 * elapsed / BUDGET_SECONDS:.0f}%)")
