@@ -7,9 +7,17 @@ They accept NumPy arrays, PyTorch tensors and plain numbers alike.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from unittest import mock
 
 import numpy as np
+
+# Every way into PyTorch's autograd: .backward(), torch.autograd.backward/grad, and the engine they share
+# (which torch.func and torch.autograd.functional also reach).
+AUTOGRAD = ("torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad",
+            "torch.autograd._engine_run_backward")
 
 
 def _as_array(value) -> np.ndarray:
@@ -112,3 +120,46 @@ def check_parameter_count(model, expected: int, name: str = "model") -> None:
     if count != expected:
         raise AssertionError(f"{name} has {count:,} trainable parameters, expected {expected:,}: "
                              "check the layer sizes against the table.")
+
+
+def without(forbidden: Sequence[str], function: Callable, *args, **kwargs):
+    """Return ``function(*args, **kwargs)``, computed while each of the ``forbidden`` functions fails.
+
+    For exercises done "by hand": ``without(["torch.nn.functional.conv2d"], conv2d, image, kernel)``
+    fails with a clear message if the answer calls the library function it should reimplement.
+    """
+    with ExitStack() as stack:
+        for target in forbidden:
+            owner_path, _, attribute = target.rpartition(".")
+            owner = _resolve(owner_path)
+            if owner is not None and hasattr(owner, attribute):
+                stack.enter_context(mock.patch.object(owner, attribute, _refusal(target)))
+        return function(*args, **kwargs)
+
+
+def without_autograd(function: Callable, *args, **kwargs):
+    """Return ``function(*args, **kwargs)``, computed while every way into PyTorch's autograd fails."""
+    return without(AUTOGRAD, function, *args, **kwargs)
+
+
+def _resolve(path: str):
+    """Return the module or class named by a dotted path, or None if it does not exist here."""
+    parts = path.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for name in parts[split:]:
+            target = getattr(target, name, None)
+        return target
+    return None
+
+
+def _refusal(target: str) -> Callable:
+    # One function per target: sharing a single mock between targets confuses torch's own tracing code.
+    def refuse(*_args, **_kwargs):
+        if target in AUTOGRAD:
+            raise AssertionError(f"Compute the gradient by hand, without autograd (your code called {target}).")
+        raise AssertionError(f"Write this by hand: your code called {target}, the library function it replaces.")
+    return refuse

@@ -60,3 +60,34 @@ def test_type_check():
     checks.check_type(3, int)
     with pytest.raises(AssertionError, match="should be a float or int, got str"):
         checks.check_type("3", (float, int), "lr")
+
+
+def test_without_lets_hand_written_code_through_and_stops_the_library():
+    import torch
+
+    from shared.checks import without, without_autograd
+
+    def by_hand(x):
+        return x * x
+
+    def by_library(x):
+        return torch.nn.functional.relu(x)
+
+    assert without(["torch.nn.functional.relu"], by_hand, 3) == 9
+    with pytest.raises(AssertionError, match=r"by hand: your code called torch.nn.functional.relu"):
+        without(["torch.nn.functional.relu", "no.such.module.function"], by_library, torch.ones(2))
+    assert torch.nn.functional.relu(torch.tensor([-1.0])).item() == 0.0  # put back afterwards
+
+    def gradient_by_autograd(w):
+        w = torch.tensor(w, requires_grad=True)
+        (w ** 2).sum().backward()
+        return w.grad
+
+    def gradient_by_torch_func(w):
+        return torch.func.grad(lambda v: (v ** 2).sum())(torch.tensor(w))
+
+    for cheat in (gradient_by_autograd, gradient_by_torch_func):
+        with pytest.raises(AssertionError, match="without autograd"):
+            without_autograd(cheat, [1.0, 2.0])
+    assert without_autograd(lambda w: [2 * v for v in w], [1.0, 2.0]) == [2.0, 4.0]
+    assert gradient_by_autograd([1.0]).tolist() == [2.0]
