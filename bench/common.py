@@ -1,17 +1,18 @@
-"""What every benchmark needs: its command line, the machine it ran on, and the LeNet-5 model."""
+"""What every benchmark needs: its command line, the date and the machine it ran on, and the data options.
+
+No model lives here. A benchmark that backs a lesson's claim runs the lesson itself
+(``bench/full_notebooks.py``); a benchmark of the course's tooling defines its own small model inline.
+"""
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import sys
 from pathlib import Path
 
 import torch
-from torch import nn
-
-from shared.metrics import accuracy
-from shared.train import History, evaluate, fit
 
 
 def add_data_dir(parser) -> None:
@@ -38,8 +39,14 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return (f"{cpu}, {os.cpu_count()} cores{load}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
             f"Python {platform.python_version()}")
+
+
+def today() -> str:
+    """Return the date and time in UTC, for the record of a run."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def command() -> str:
@@ -48,39 +55,6 @@ def command() -> str:
     return " ".join(["python -m", module, *sys.argv[1:]])
 
 
-class LeNet5(nn.Module):
-    """LeNet-5 as used in the course: max pooling and ReLU instead of the 1998 subsampling and tanh."""
-
-    def __init__(self, num_classes: int = 10):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),
-        )
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-            nn.Linear(84, num_classes),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
-
-
-def cifar_cnn(widths: list[int], num_classes: int = 10) -> nn.Sequential:
-    """Return week 3's CIFAR-10 CNN: conv3x3-ReLU-maxpool blocks of the given widths, then one linear layer."""
-    layers, channels = [], 3
-    for width in widths:
-        layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-        channels = width
-    side = 32 // 2 ** len(widths)
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * side * side, num_classes))
-
-
-def train_one_cycle(model: nn.Module, train, test, epochs: int, lr: float) -> tuple[History, float]:
-    """Train with Adam and a one-cycle schedule stepped every batch; return (history, test accuracy)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    # One-cycle: warm up, then anneal to almost zero; it reaches a good minimum in few epochs.
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=len(train))
-    history = fit(model, train, nn.CrossEntropyLoss(), optimizer, epochs, metrics={"acc": accuracy},
-                  scheduler=scheduler, scheduler_interval="batch", device="cpu", progress=False)
-    return history, evaluate(model, test, nn.CrossEntropyLoss(), {"acc": accuracy})["acc"]
+def header() -> str:
+    """Return the lines every benchmark prints first: command, date and machine."""
+    return f"command : {command()}\ndate    : {today()}\nmachine : {machine()}"

@@ -69,7 +69,11 @@ def get_device(prefer: str | None = None):
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed Python, NumPy and PyTorch (CPU and GPU) so a run can be repeated."""
+    """Seed Python, NumPy and PyTorch (CPU and GPU) so a run can be repeated.
+
+    ``shared.data.BatchLoader`` and ``shared.augment.BatchTransform`` built without a seed draw theirs from
+    PyTorch's generator, so their shuffling and augmentation repeat as well.
+    """
     import torch
 
     random.seed(seed)

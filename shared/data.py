@@ -6,6 +6,9 @@ augmentation, see ``shared.augment``) is far faster than going image by image th
 
 Where files are looked for: ``shared.config.data_dir()``. Tiny mode (``DIC_TINY=1``) reads the small
 ``*_tiny`` files, full mode the full ones. ``python -m shared.download NAME`` fetches a full dataset.
+
+Everything the course knows about a dataset (its files, checksums, where it is downloaded from, its
+channel statistics and class names) is in one record, ``DATASETS[name]``; every module reads it there.
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ import hashlib
 import math
 import os
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import torch
 
 from shared import config
-from shared.augment import to_float
+from shared.augment import seed_from_torch, to_float
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -35,42 +39,94 @@ class CorruptDataError(ValueError):
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Where one dataset lives, in tiny and full mode, and how to get the full one."""
+    """Everything the course knows about one dataset: its files, where it comes from, its statistics.
 
+    ``format`` says how the files are laid out: ``"npz"`` (uint8 image arrays, see ``read_image_npz``),
+    ``"image_folder"`` (``train/``, ``valid/``, ``test/``, one folder of JPEGs per class) or ``"csv"``.
+    ``mean`` and ``std`` are per channel, for pixels scaled to 0..1. ``classes`` lists the class names
+    in label order; it is empty when the files name the classes (the bird species). ``sha256`` maps the
+    data pack's file names to their SHA-256 (a downloaded file carries its own in a ``.sha256`` file).
+    """
+
+    name: str
     title: str
     tiny: str
     full: str
-    get_it: str
+    format: str
+    classes: tuple[str, ...] = ()
+    image_shape: tuple[int, int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    stats_source: str = ""
+    torchvision_class: str | None = None
+    kaggle_dataset: str | None = None
+    kaggle_competition: str | None = None
+    kaggle_file: str | None = None
+    sha256: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.format not in ("npz", "image_folder", "csv"):
+            raise ValueError(f"{self.name}: unknown format {self.format!r}")
+        if (self.mean is None) != (self.std is None) or (self.mean is not None and len(self.mean) != len(self.std)):
+            raise ValueError(f"{self.name}: give one mean and one std per channel, or neither")
+        if self.mean is not None and self.image_shape is not None and len(self.mean) != self.image_shape[0]:
+            raise ValueError(f"{self.name}: {len(self.mean)} channel means for {self.image_shape[0]} channels")
+        object.__setattr__(self, "sha256", MappingProxyType(dict(self.sha256)))  # read-only, like the rest
+
+    @property
+    def get_it(self) -> str:
+        """The command that downloads the full dataset."""
+        return f"python -m shared.download {self.name}"
+
+    @property
+    def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Return (mean, std) per channel, ready for ``BatchTransform(*info.channel_stats)``."""
+        if self.mean is None:
+            raise ValueError(f"{self.title} has no channel statistics: it is not an image dataset.")
+        return self.mean, self.std
 
 
-DATASETS: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo("MNIST", "mnist_tiny.npz", "mnist.npz", "python -m shared.download mnist"),
-    "fashion_mnist": DatasetInfo("Fashion-MNIST", "fashion_mnist_tiny.npz", "fashion_mnist.npz",
-                                 "python -m shared.download fashion_mnist"),
-    "cifar10": DatasetInfo("CIFAR-10", "cifar10_tiny.npz", "cifar10.npz", "python -m shared.download cifar10"),
-    "birds": DatasetInfo("BIRDS 525 SPECIES", "birds_tiny", "birds", "python -m shared.download birds"),
-    "tabular": DatasetInfo("Otto Group product classification", "tabular_tiny.csv", "tabular.csv",
-                           "python -m shared.download tabular"),
-}
+_DIGITS = tuple(str(i) for i in range(10))
+_IMAGENET = "ImageNet's (Deng et al., 2009), the usual choice for photos"
 
-# SHA-256 of the files in the course's data pack (see its README.md). Files that
-# ``shared.download`` writes carry their own checksum in a ``<file>.sha256`` file beside them.
-KNOWN_SHA256 = {
-    "mnist.npz": "293d473a8120abb0a3d8a8e48be850d685b3d9108fbe3ad2859f9ee607705609",
-    "fashion_mnist.npz": "f2d55a155d2638f1d663269ea9656692f18d78df72ae93a5dbee3b2b71831f14",
-    "mnist_tiny.npz": "02ef5593dc2b77e98123a56477195939ed01ab8ad3a95c1d4619169722109b09",
-    "fashion_mnist_tiny.npz": "300b66244a4207588d5d26c7d8558f2226bc00eb0acafe498a857dddc36004c0",
-    "cifar10_tiny.npz": "ac77eefbe05c38ef198b382087bf69408813ea2c1fb5322bcd67bf42a8ed3ab9",
-    "tabular_tiny.csv": "2e2dced28f7d69ba4ee09ee998282218ce7a0cf7d6dc94be473ba0181639a54c",
-}
+DATASETS: Mapping[str, DatasetInfo] = MappingProxyType({info.name: info for info in (
+    DatasetInfo(
+        "mnist", "MNIST", "mnist_tiny.npz", "mnist.npz", "npz", classes=_DIGITS, image_shape=(1, 28, 28),
+        mean=(0.1307,), std=(0.3081,), stats_source="published; the data pack's training pixels agree",
+        torchvision_class="MNIST",
+        sha256={"mnist.npz": "293d473a8120abb0a3d8a8e48be850d685b3d9108fbe3ad2859f9ee607705609",
+                "mnist_tiny.npz": "02ef5593dc2b77e98123a56477195939ed01ab8ad3a95c1d4619169722109b09"}),
+    DatasetInfo(
+        "fashion_mnist", "Fashion-MNIST", "fashion_mnist_tiny.npz", "fashion_mnist.npz", "npz",
+        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot"),
+        image_shape=(1, 28, 28), mean=(0.2860,), std=(0.3530,),
+        stats_source="published; the data pack's training pixels agree", torchvision_class="FashionMNIST",
+        sha256={"fashion_mnist.npz": "f2d55a155d2638f1d663269ea9656692f18d78df72ae93a5dbee3b2b71831f14",
+                "fashion_mnist_tiny.npz": "300b66244a4207588d5d26c7d8558f2226bc00eb0acafe498a857dddc36004c0"}),
+    DatasetInfo(
+        "cifar10", "CIFAR-10", "cifar10_tiny.npz", "cifar10.npz", "npz",
+        classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+        image_shape=(3, 32, 32), mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616),
+        stats_source="published for the original pixels; the data pack's JPEG copy has slightly lower stds",
+        torchvision_class="CIFAR10",
+        sha256={"cifar10_tiny.npz": "ac77eefbe05c38ef198b382087bf69408813ea2c1fb5322bcd67bf42a8ed3ab9"}),
+    DatasetInfo(
+        "birds", "BIRDS 525 SPECIES", "birds_tiny", "birds", "image_folder",
+        mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), stats_source=_IMAGENET,
+        kaggle_dataset="gpiosenka/100-bird-species"),
+    DatasetInfo(
+        "tabular", "Otto Group product classification", "tabular_tiny.csv", "tabular.csv", "csv",
+        classes=tuple(f"Class_{i}" for i in range(1, 10)),
+        kaggle_competition="otto-group-product-classification-challenge", kaggle_file="train.csv",
+        sha256={"tabular_tiny.csv": "2e2dced28f7d69ba4ee09ee998282218ce7a0cf7d6dc94be473ba0181639a54c"}),
+)})
 
-# Per-channel mean and std of the training pixels (scaled to 0..1), as published for each dataset.
-CHANNEL_STATS = {
-    "mnist": ((0.1307,), (0.3081,)),
-    "fashion_mnist": ((0.2860,), (0.3530,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "birds": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's, the usual choice for photos
-}
+# Older names for parts of the records above, kept because notebooks use them. Read-only views.
+KNOWN_SHA256: Mapping[str, str] = MappingProxyType(
+    {file: digest for info in DATASETS.values() for file, digest in info.sha256.items()})
+CHANNEL_STATS: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]] = MappingProxyType(
+    {name: info.channel_stats for name, info in DATASETS.items() if info.mean is not None})
 
 
 @dataclass
@@ -136,12 +192,17 @@ def _data_dir_from_env() -> bool:
 
 
 def sha256_of(path: Path) -> str:
-    """Return the hex SHA-256 of a file, read in chunks so large files are fine."""
-    digest = hashlib.sha256()
+    """Return the hex SHA-256 of a file (hashlib reads it in chunks, so large files are fine)."""
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def known_sha256(file_name: str) -> str | None:
+    """Return the SHA-256 the data pack records for ``file_name``, or None if it records none."""
+    for info in DATASETS.values():
+        if file_name in info.sha256:
+            return info.sha256[file_name]
+    return None
 
 
 _verified: set[tuple[str, int, int]] = set()
@@ -151,11 +212,8 @@ def verify_checksum(path: Path) -> None:
     """Raise CorruptDataError if ``path`` does not match its recorded SHA-256 (if one is recorded)."""
     path = Path(path)
     sidecar = path.with_name(path.name + ".sha256")
-    if sidecar.exists():
-        expected = sidecar.read_text().split()[0].strip().lower()
-    elif path.name in KNOWN_SHA256:
-        expected = KNOWN_SHA256[path.name]
-    else:
+    expected = sidecar.read_text().split()[0].strip().lower() if sidecar.exists() else known_sha256(path.name)
+    if expected is None:
         return
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
@@ -190,7 +248,11 @@ def load_cifar10(tiny: bool | None = None) -> ImageSet:
 
 
 def read_image_npz(path: Path, name: str = "dataset") -> ImageSet:
-    """Return the ImageSet stored in a course ``.npz`` file, after checking its checksum and contents."""
+    """Return the ImageSet stored in a course ``.npz`` file, after checking its checksum and contents.
+
+    When ``name`` is one of ``DATASETS``, the class names and the image shape must also be the ones its
+    record gives: a file of another dataset under the right name is caught here, not in training.
+    """
     path = Path(path)
     verify_checksum(path)
     try:
@@ -215,6 +277,14 @@ def read_image_npz(path: Path, name: str = "dataset") -> ImageSet:
         # Grey sets are stored (N, H, W), colour sets (N, H, W, 3); PyTorch wants (N, C, H, W).
         images = images.unsqueeze(1) if x.ndim == 3 else images.permute(0, 3, 1, 2).contiguous()
         splits[split] = (images, torch.from_numpy(y.astype(np.int64)))
+    info = DATASETS.get(name)
+    if info is not None:
+        if info.classes and tuple(classes) != info.classes:
+            raise CorruptDataError(f"{path}: its classes {classes[:4]}... are not {info.title}'s "
+                                   f"{list(info.classes[:4])}...; is it the right file?")
+        shape = tuple(splits["train"][0].shape[1:])
+        if info.image_shape is not None and shape != info.image_shape:
+            raise CorruptDataError(f"{path}: images shaped {shape}, but {info.title}'s are {info.image_shape}.")
     return ImageSet(name, *splits["train"], *splits["test"], classes)
 
 
@@ -287,6 +357,9 @@ def load_tabular(tiny: bool | None = None):
     if "target" not in frame.columns or not features:
         raise CorruptDataError(f"{path} should have feat_* columns and a target column; it has "
                                f"{list(frame.columns)[:6]}... Is it the competition's train.csv?")
+    unknown = sorted(set(frame["target"].astype(str)) - set(DATASETS["tabular"].classes))
+    if unknown:
+        raise CorruptDataError(f"{path}: target holds {unknown[:3]}, not the classes Class_1..Class_9.")
     return frame
 
 
@@ -343,7 +416,8 @@ class BatchLoader:
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.transform = transform
         self.generator = torch.Generator()
-        self.generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31, ()).item()))
+        # Unseeded, the order follows torch's global seed: seed_everything(0) repeats it.
+        self.generator.manual_seed(seed if seed is not None else seed_from_torch())
 
     def __len__(self) -> int:
         n = len(self.x)

@@ -26,16 +26,18 @@ import numpy as np
 from shared import config
 from shared.data import DATASETS, CorruptDataError, read_image_npz, sha256_of, verify_checksum
 
-TORCHVISION_CLASSES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
-KAGGLE_BIRDS = "gpiosenka/100-bird-species"
-KAGGLE_OTTO = "otto-group-product-classification-challenge"
+# Older names, read from the dataset records in shared.data.
+TORCHVISION_CLASSES = {name: info.torchvision_class for name, info in DATASETS.items() if info.torchvision_class}
+KAGGLE_BIRDS = DATASETS["birds"].kaggle_dataset
+KAGGLE_OTTO = DATASETS["tabular"].kaggle_competition
 
 
 def convert_torchvision(name: str, raw_dir: Path, download: bool = True) -> dict[str, np.ndarray]:
     """Return the arrays of a torchvision dataset (downloading it into raw_dir if needed) in the course layout."""
     import torchvision
 
-    dataset_class = getattr(torchvision.datasets, TORCHVISION_CLASSES[name])
+    info = DATASETS[name]
+    dataset_class = getattr(torchvision.datasets, info.torchvision_class)
     arrays: dict[str, np.ndarray] = {}
     for split, train in (("train", True), ("test", False)):
         dataset = dataset_class(str(raw_dir), train=train, download=download)
@@ -45,9 +47,11 @@ def convert_torchvision(name: str, raw_dir: Path, download: bool = True) -> dict
         arrays[f"y_{split}"] = targets.astype(np.int64)
         classes = list(dataset.classes)
     # torchvision names MNIST's classes "0 - zero"; the course (and the data pack) uses "0".."9".
-    if name == "mnist":
-        classes = [c.split(" - ")[0] for c in classes]
-    arrays["classes"] = np.array(classes)
+    classes = [c.split(" - ")[0] for c in classes]
+    if tuple(classes) != info.classes:
+        raise CorruptDataError(f"torchvision's {info.torchvision_class} classes {classes} are not the course's "
+                               f"{list(info.classes)}: the labels would mean other things.")
+    arrays["classes"] = np.array(info.classes)
     return arrays
 
 
@@ -74,33 +78,37 @@ def download(name: str, data_dir: Path | None = None, force: bool = False) -> Pa
             return target
         except CorruptDataError as err:
             print(f"{name}: {err}\nDownloading it again.")
-    if name in TORCHVISION_CLASSES:
+    info = DATASETS[name]
+    if info.torchvision_class:
         arrays = convert_torchvision(name, data_dir / "raw", download=True)
         write_npz(arrays, target)
         read_image_npz(target, name)  # read it back: a file we cannot load is an error now, not later
-    elif name == "birds":
-        _kaggle(["datasets", "download", KAGGLE_BIRDS, "-p", str(target), "--unzip"])
+    elif info.kaggle_dataset:
+        _kaggle(["datasets", "download", info.kaggle_dataset, "-p", str(target), "--unzip"])
         for split in ("train", "valid", "test"):
             if not (target / split).is_dir():
                 raise CorruptDataError(f"The Kaggle download has no {split}/ folder in {target}. Expected "
-                                       "train/, valid/ and test/ with one folder per species.")
-    elif name == "tabular":
-        _kaggle(["competitions", "download", "-c", KAGGLE_OTTO, "-f", "train.csv", "-p", str(data_dir)])
-        _unpack_otto(data_dir, target)
+                                       "train/, valid/ and test/ with one folder per class.")
+    elif info.kaggle_competition:
+        _kaggle(["competitions", "download", "-c", info.kaggle_competition, "-f", info.kaggle_file,
+                 "-p", str(data_dir)])
+        _unpack_competition_file(data_dir, info.kaggle_file, target)
+    else:
+        raise ValueError(f"{info.title}: its record names no source to download it from.")
     print(f"{name}: ready at {target}")
     return target
 
 
-def _unpack_otto(data_dir: Path, target: Path) -> None:
-    """Move the competition's train.csv (zipped or not) to the course's file name."""
+def _unpack_competition_file(data_dir: Path, file_name: str, target: Path) -> None:
+    """Move a competition's file (zipped or not, as Kaggle sends it) to the course's file name."""
     import zipfile
 
-    zipped = data_dir / "train.csv.zip"
+    zipped = data_dir / f"{file_name}.zip"
     if zipped.exists():
         with zipfile.ZipFile(zipped) as archive:
-            archive.extract("train.csv", data_dir)
+            archive.extract(file_name, data_dir)
         zipped.unlink()
-    os.replace(data_dir / "train.csv", target)
+    os.replace(data_dir / file_name, target)
 
 
 def _kaggle(arguments: list[str]) -> None:

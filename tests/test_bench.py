@@ -1,24 +1,130 @@
-"""The benchmarks still run (in a small setting): a benchmark that has rotted cannot back a claim."""
+"""The benchmarks run and report what they measured: a benchmark that has rotted cannot back a claim.
 
+bench.full_notebooks is checked on notebooks written here, whose printed accuracy, wall time and errors
+are known in advance; the other benchmarks run in their smallest setting on the data pack.
+"""
+
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+import numpy as np
 import pytest
 
+from bench import full_notebooks
+
 REPO = Path(__file__).resolve().parents[1]
+ROW = re.compile(r"^(\S.*?)\s+([\d,]+) samples/s$", re.MULTILINE)
 
 
-@pytest.mark.parametrize("module, extra", [
-    ("bench.data_pipeline", ["--samples", "300"]),
-    ("bench.trainer_overhead", ["--samples", "256", "--epochs", "1", "--repeats", "1"]),
-    ("bench.lenet_mnist", ["--epochs", "1"]),
-    ("bench.mlp_mnist", ["--epochs", "1"]),
-    ("bench.cifar_cnn", ["--epochs", "1"]),
-])
-def test_benchmark_runs_and_reports(module, extra, pack_dir):
-    done = subprocess.run([sys.executable, "-m", module, "--data-dir", str(pack_dir), "--tiny", *extra],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+def _run(module, *arguments, env=None, timeout=300):
+    done = subprocess.run([sys.executable, "-m", module, *map(str, arguments)], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+    return done
+
+
+def test_data_pipeline_reports_every_pipeline(pack_dir):
+    done = _run("bench.data_pipeline", "--data-dir", pack_dir, "--tiny", "--samples", "300", "--workers", "0")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"python -m {module}" in done.stdout
-    assert "RESULT" in done.stdout
+    assert "python -m bench.data_pipeline" in done.stdout and "date    : " in done.stdout
+    rates = {name: float(rate.replace(",", "")) for name, rate in ROW.findall(done.stdout)}
+    assert list(rates) == ["torchvision PIL pipeline, DataLoader num_workers=0",
+                           "torchvision v2 on uint8 tensors, DataLoader num_workers=0",
+                           "shared BatchLoader + BatchTransform (one process)"]
+    assert all(rate > 0 for rate in rates.values())
+    speedup = float(re.search(r"RESULT  : ([\d.]+)x", done.stdout).group(1))
+    expected = rates["shared BatchLoader + BatchTransform (one process)"] / max(list(rates.values())[:2])
+    assert speedup == pytest.approx(expected, abs=0.051)
+
+
+def test_trainer_overhead_reports_both_loops(pack_dir):
+    done = _run("bench.trainer_overhead", "--data-dir", pack_dir, "--tiny", "--samples", "256", "--epochs", "1",
+                "--repeats", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "timing_cnn" in done.stdout
+    medians = dict(re.findall(r"^(hand-written loop|fit \(progress bar \+ accuracy\))\s+median\s+([\d.]+) s",
+                              done.stdout, re.MULTILINE))
+    assert len(medians) == 2 and all(float(m) > 0 for m in medians.values()), done.stdout
+    overhead = float(re.search(r"fit overhead ([+-][\d.]+)%", done.stdout).group(1))
+    base, ours = float(medians["hand-written loop"]), float(medians["fit (progress bar + accuracy)"])
+    assert overhead == pytest.approx(100 * (ours - base) / base, abs=5)  # the medians are rounded to 0.01 s
+
+
+def test_benchmarks_hold_no_copies_of_lesson_models():
+    """A lesson's claim is measured by running the lesson; a copy of its model drifts away from it."""
+    for path in (REPO / "bench").glob("*.py"):
+        text = path.read_text()
+        assert "LeNet5" not in text and "def cifar_cnn" not in text and "def make_mlp" not in text, path.name
+    for removed in ("cifar_cnn.py", "lenet_mnist.py", "mlp_mnist.py"):
+        assert not (REPO / "bench" / removed).exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# bench.full_notebooks
+
+
+def _notebook(path, *sources):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture
+def data_folder(tmp_path):
+    """A data folder with a small cifar10.npz, so the record of the run has something to describe."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    np.savez(folder / "cifar10.npz", x_train=np.zeros((3, 32, 32, 3), np.uint8), y_train=np.zeros(3, np.int64),
+             x_test=np.zeros((2, 32, 32, 3), np.uint8), y_test=np.zeros(2, np.int64), classes=np.array(["a"]))
+    return folder
+
+
+def test_full_notebooks_records_time_accuracy_and_data(tmp_path, data_folder, monkeypatch):
+    lesson = _notebook(
+        tmp_path / "lesson.ipynb",
+        "import os, time\nQUICK = True  # the lesson's own switch",
+        # Full mode, and the data folder the benchmark was pointed at:
+        f"assert 'DIC_TINY' not in os.environ\nassert os.environ['DIC_DATA_DIR'] == {str(data_folder)!r}",
+        "time.sleep(1.5)\nprint('loss 0.25')\nprint('warming up')",
+        "print(f\"test accuracy {'61.0%' if QUICK else '73.5%'}\")\nprint('Validation Accuracy: 0.70')",
+    )
+    env = {**os.environ, "DIC_TINY": "1"}  # the benchmark must switch tiny mode off itself
+    done = _run("bench.full_notebooks", "--data-dir", data_folder, "--set", "QUICK=False", lesson, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    out = done.stdout
+    assert f"data dir: {data_folder} (from --data-dir)" in out
+    assert re.search(r"cifar10\.npz: [\d,]+ bytes, 3 train / 2 test images, sha256 [0-9a-f]{16}\n", out)
+    assert "mode    : full (DIC_TINY unset); --set QUICK=False" in out
+    seconds = float(re.search(r"lesson\.ipynb: ([\d.]+) s, ran cleanly", out).group(1))
+    assert 1.5 <= seconds < 120
+    printed = re.findall(r"^    (.*)$", out[out.index("lesson.ipynb: "):], re.MULTILINE)
+    assert printed == ["test accuracy 73.5%", "Validation Accuracy: 0.70"]
+    assert "RESULT  : 1 notebook(s) ran cleanly in full mode" in out
+
+
+def test_full_notebooks_fails_on_a_notebook_with_an_error(tmp_path, data_folder):
+    broken = _notebook(tmp_path / "broken.ipynb", "print('test accuracy 10%')", "1 / 0", "print('after')")
+    done = _run("bench.full_notebooks", "--data-dir", data_folder, broken)
+    assert done.returncode == 1
+    assert re.search(r"broken\.ipynb: [\d.]+ s, 1 error\(s\)\n    ERROR: ZeroDivisionError: division by zero\n"
+                     r"    test accuracy 10%\n", done.stdout), done.stdout
+    assert "RESULT  : 1 notebook(s) with errors in full mode" in done.stdout
+
+
+def test_full_notebooks_set_must_hit_exactly_one_assignment(tmp_path):
+    lesson = _notebook(tmp_path / "lesson.ipynb", "QUICK = True\nif QUICK == True:\n    QUICK = 1", "EPOCHS: int = 3")
+    notebook = nbformat.read(lesson, as_version=4)
+    full_notebooks.apply_overrides(notebook, {"QUICK": "False", "EPOCHS": "15"})
+    assert notebook.cells[0].source.startswith("QUICK = False  # set by bench.full_notebooks --set\nif QUICK == True:")
+    assert notebook.cells[1].source.startswith("EPOCHS = 15")
+    with pytest.raises(SystemExit, match="0 top-level assignments to SIZE"):
+        full_notebooks.apply_overrides(notebook, {"SIZE": "1"})
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        full_notebooks.parse_overrides(["QUICK"])
+    # The command line refuses before it starts any kernel or prints a record.
+    with pytest.raises(SystemExit, match="0 top-level assignments to SIZE"):
+        full_notebooks.main(["--set", "SIZE=1", str(lesson)])

@@ -1,11 +1,17 @@
+import dataclasses
+import hashlib
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from shared import data
-from shared.data import BatchLoader, CorruptDataError, DataNotFoundError
+from shared import config, data, download
+from shared.data import DATASETS, BatchLoader, CorruptDataError, DataNotFoundError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("loader, shape", [
@@ -22,6 +28,109 @@ def test_tiny_image_sets_load_as_uint8_tensors(pack_env, loader, shape):
     assert len(images.classes) == 10
     assert torch.bincount(images.y_train).tolist() == [200] * 10
     assert images.x_train.float().mean() > 10  # real pixels, not zeros
+
+
+# ---------------------------------------------------------------------------------------------
+# One record per dataset
+
+
+def test_every_dataset_has_one_read_only_record():
+    assert list(DATASETS) == ["mnist", "fashion_mnist", "cifar10", "birds", "tabular"]
+    for name, info in DATASETS.items():
+        assert info.name == name
+        assert info.get_it == f"python -m shared.download {name}"
+        assert bool(info.torchvision_class) + bool(info.kaggle_dataset) + bool(info.kaggle_competition) == 1
+    with pytest.raises(TypeError):
+        DATASETS["mnist"] = DATASETS["cifar10"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DATASETS["mnist"].mean = (0.5,)
+    with pytest.raises(TypeError):
+        DATASETS["mnist"].sha256["mnist.npz"] = "0" * 64
+    with pytest.raises(ValueError, match="one mean and one std"):
+        dataclasses.replace(DATASETS["cifar10"], std=(0.2,))
+
+
+def test_old_names_are_views_of_the_records():
+    """Notebooks use CHANNEL_STATS and the download module's constants; they must say what the records say."""
+    for name, info in DATASETS.items():
+        if info.mean is None:
+            assert name not in data.CHANNEL_STATS
+        else:
+            assert data.CHANNEL_STATS[name] == (info.mean, info.std) == info.channel_stats
+        for file, digest in info.sha256.items():
+            assert data.KNOWN_SHA256[file] == data.known_sha256(file) == digest
+    assert len(data.KNOWN_SHA256) == sum(len(info.sha256) for info in DATASETS.values())
+    assert download.TORCHVISION_CLASSES == {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+    assert download.KAGGLE_BIRDS == DATASETS["birds"].kaggle_dataset
+    assert download.KAGGLE_OTTO == DATASETS["tabular"].kaggle_competition
+    with pytest.raises(ValueError, match="no channel statistics"):
+        _ = DATASETS["tabular"].channel_stats
+
+
+def _facts(info):
+    """The literal facts of one record, as they would be spelled in code."""
+    facts = [f'"{digest}"' for digest in info.sha256.values()]
+    facts += [f'"{value}"' for value in (info.torchvision_class, info.kaggle_dataset, info.kaggle_competition)
+              if value and value != info.title]  # torchvision's "MNIST" is also the title
+    facts += [str(v) for v in (*(info.mean or ()), *(info.std or ()))]
+    facts += [f'"{c}"' for c in info.classes if not c.isdigit() and not c.startswith("Class_")]
+    return facts
+
+
+def test_dataset_facts_are_written_down_once():
+    """A checksum, a statistic, a class name or a source written twice will one day disagree with itself."""
+    sources = {path: path.read_text() for folder in ("shared", "bench") for path in (REPO / folder).glob("*.py")}
+    for info in DATASETS.values():
+        for fact in _facts(info):
+            pattern = re.compile(re.escape(fact) + (r"0*(?![0-9])" if fact[0].isdigit() else ""))
+            where = {path.relative_to(REPO).as_posix(): len(pattern.findall(text))
+                     for path, text in sources.items() if pattern.search(text)}
+            assert where == {"shared/data.py": 1}, f"{info.name}: {fact} appears in {where}"
+
+
+def test_published_statistics_fit_the_data_pack(pack_env):
+    for name in ("mnist", "fashion_mnist"):  # full training sets: the published figures to 4 digits
+        x = getattr(data, f"load_{name}")(tiny=False).x_train.double() / 255
+        assert x.mean().item() == pytest.approx(DATASETS[name].mean[0], abs=6e-5)
+        assert x.std().item() == pytest.approx(DATASETS[name].std[0], abs=6e-5)
+    x = data.load_cifar10().x_train.double() / 255  # a 2,000-photo sample of a JPEG copy: close, not exact
+    assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.tensor(DATASETS["cifar10"].mean, dtype=torch.double), atol=0.01)
+    assert torch.allclose(x.std(dim=(0, 2, 3)), torch.tensor(DATASETS["cifar10"].std, dtype=torch.double), atol=0.01)
+
+
+def test_class_names_come_from_the_records(pack_env):
+    for name in ("mnist", "fashion_mnist", "cifar10"):
+        assert tuple(getattr(data, f"load_{name}")().classes) == DATASETS[name].classes
+    assert set(data.load_tabular()["target"]) == set(DATASETS["tabular"].classes)
+
+
+def test_a_file_of_another_dataset_is_caught(pack_dir, tmp_path):
+    path = tmp_path / "some.npz"
+    shutil.copy(pack_dir / "fashion_mnist_tiny.npz", path)
+    assert data.read_image_npz(path, "fashion_mnist").classes[0] == "T-shirt/top"
+    with pytest.raises(CorruptDataError, match="not MNIST's"):
+        data.read_image_npz(path, "mnist")
+    np.savez(path, x_train=np.zeros((2, 32, 32), np.uint8), y_train=np.zeros(2, np.int64),
+             x_test=np.zeros((1, 32, 32), np.uint8), y_test=np.zeros(1, np.int64), classes=np.arange(10).astype(str))
+    with pytest.raises(CorruptDataError, match=r"shaped \(1, 32, 32\)"):
+        data.read_image_npz(path, "mnist")
+
+
+def test_table_with_other_classes_is_reported(empty_data_dir):
+    (empty_data_dir / "tabular.csv").write_text("id,feat_1,target\n1,0,Class_1\n2,3,Class_10\n")
+    with pytest.raises(CorruptDataError, match="Class_10"):
+        data.load_tabular(tiny=False)
+
+
+def test_sha256_of_reads_the_whole_file(tmp_path):
+    path = tmp_path / "blob"
+    blob = bytes(range(256)) * 20_000  # 5 MB: more than one read
+    path.write_bytes(blob)
+    assert data.sha256_of(path) == hashlib.sha256(blob).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
 
 
 def test_cifar_channels_are_rgb_in_order(pack_env):
@@ -190,6 +299,17 @@ def test_batch_loader_is_repeatable_with_a_seed_and_can_drop_the_last_batch():
     second = [yb.tolist() for _, yb in BatchLoader(x, y, 3, shuffle=True, seed=5)]
     assert first == second
     assert [len(yb) for _, yb in BatchLoader(x, y, 3, drop_last=True)] == [3, 3, 3]
+
+
+def test_unseeded_batch_loader_follows_seed_everything():
+    x, y = torch.zeros(50, 1, 2, 2, dtype=torch.uint8), torch.arange(50)
+
+    def order(seed):
+        config.seed_everything(seed)
+        return [yb.tolist() for _, yb in BatchLoader(x, y, 8, shuffle=True)]
+
+    assert order(0) == order(0)
+    assert order(0) != order(1)
 
 
 def test_batch_loader_rejects_bad_input():

@@ -1,5 +1,6 @@
 """The download path, offline: we write small files in torchvision's own on-disk formats and convert them."""
 
+import dataclasses
 import pickle
 import struct
 
@@ -79,6 +80,35 @@ def test_cifar_download_is_converted_to_nchw_rgb(tmp_path, monkeypatch):
     assert loaded.classes[9] == "truck"
 
 
+def test_download_refuses_classes_other_than_the_record(tmp_path, monkeypatch):
+    """If torchvision ever named or ordered the classes otherwise, labels would silently change meaning."""
+    _fake_mnist_raw(tmp_path / "raw", "MNIST")
+    records = dict(data.DATASETS)
+    records["mnist"] = dataclasses.replace(records["mnist"], classes=tuple(str(i) for i in reversed(range(10))))
+    monkeypatch.setattr(download, "DATASETS", records)
+    with pytest.raises(CorruptDataError, match="would mean other things"):
+        download.download("mnist", data_dir=tmp_path)
+    assert not (tmp_path / "mnist.npz").exists()
+
+
+def test_download_goes_where_the_record_says(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_kaggle(arguments):  # the bird download unzips only train/ here: the check must notice
+        calls.append(arguments)
+        if arguments[0] == "datasets":
+            (tmp_path / "birds" / "train").mkdir(parents=True)
+
+    monkeypatch.setattr(download, "_kaggle", fake_kaggle)
+    with pytest.raises(CorruptDataError, match="no valid/"):
+        download.download("birds", data_dir=tmp_path)
+    assert calls[-1][:3] == ["datasets", "download", data.DATASETS["birds"].kaggle_dataset]
+    (tmp_path / "train.csv").write_text("id,feat_1,target\n1,0,Class_1\n")
+    download.download("tabular", data_dir=tmp_path)
+    assert calls[-1][:4] == ["competitions", "download", "-c", data.DATASETS["tabular"].kaggle_competition]
+    assert (tmp_path / "tabular.csv").exists()
+
+
 def test_damaged_download_is_detected_then_replaced(tmp_path, monkeypatch):
     _fake_mnist_raw(tmp_path / "raw", "MNIST")
     path = download.download("mnist", data_dir=tmp_path)
@@ -111,7 +141,7 @@ def test_otto_zip_is_unpacked_to_the_course_name(tmp_path):
 
     with zipfile.ZipFile(tmp_path / "train.csv.zip", "w") as archive:
         archive.writestr("train.csv", "id,feat_1,target\n1,0,Class_1\n")
-    download._unpack_otto(tmp_path, tmp_path / "tabular.csv")
+    download._unpack_competition_file(tmp_path, data.DATASETS["tabular"].kaggle_file, tmp_path / "tabular.csv")
     assert (tmp_path / "tabular.csv").read_text().startswith("id,feat_1")
     assert not (tmp_path / "train.csv.zip").exists()
 
