@@ -29,14 +29,14 @@ test: lint
 	@# One thread per process: pytest-xdist and the grading tests already run processes side by side, and
 	@# oversubscribed torch threads spin on the two cores instead of working.
 	DIC_TINY=$${DIC_TINY:-1} DIC_DATA_DIR=$${DIC_DATA_DIR:-$(TEST_DATA_DIR)} MPLBACKEND=Agg OMP_NUM_THREADS=1 \
-		$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
 
 # The contributors' loop: unit tests and one notebook per week, without the grading proofs (see README).
 QUICK_NOTEBOOKS := week1_regression/00_getting_started.ipynb week2_mlp_pytorch/01_tensors_and_autograd.ipynb \
 	week3_cnn_lenet/02_conv_and_pooling_layers.ipynb
 quick: lint
 	DIC_TINY=1 DIC_DATA_DIR=$${DIC_DATA_DIR:-$(TEST_DATA_DIR)} MPLBACKEND=Agg OMP_NUM_THREADS=1 \
-		$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow" tests $(QUICK_NOTEBOOKS) $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow" tests $(QUICK_NOTEBOOKS) $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

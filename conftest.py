@@ -1,4 +1,4 @@
-"""Test-suite wide hooks: how the suite is split between workers, and a report of where its time goes."""
+"""Test-suite wide hooks: which notebooks run where, and a report of where the suite's time goes."""
 
 from __future__ import annotations
 
@@ -32,15 +32,14 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     return True if _has_autograded_cells(collection_path) else None
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items) -> None:
-    # `--dist loadgroup`: a notebook's cells, and a test file's tests, stay together on one worker unless a
-    # test names its own group (the grading proofs group by week, so two workers grade two weeks at once).
+    # Whole notebooks are slow, unless named on the command line (as `make quick` names one per week).
+    # (`--dist loadscope` keeps a notebook's cells on one worker, in order, and sends each class of the
+    # grading proofs, one per week, to a worker of its own.)
     named = {Path(arg.split("::")[0]).resolve() for arg in config.args}
     for item in items:
         path = item.nodeid.split("::")[0]
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(path))
-        # Whole notebooks are slow, unless named on the command line (as `make quick` names one per week).
         if path.endswith(".ipynb") and Path(item.config.rootpath, path).resolve() not in named:
             item.add_marker(pytest.mark.slow)
 

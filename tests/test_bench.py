@@ -50,7 +50,9 @@ def test_trainer_overhead_reports_both_loops(pack_dir):
     assert len(medians) == 2 and all(float(m) > 0 for m in medians.values()), done.stdout
     overhead = float(re.search(r"fit overhead ([+-][\d.]+)%", done.stdout).group(1))
     base, ours = float(medians["hand-written loop"]), float(medians["fit (progress bar + accuracy)"])
-    assert overhead == pytest.approx(100 * (ours - base) / base, abs=5)  # the medians are rounded to 0.01 s
+    # The printed medians are rounded to 0.01 s, so the overhead computed from them is only that exact.
+    rounding = 100 * (0.005 / base + 0.005 * ours / base ** 2) + 0.1
+    assert overhead == pytest.approx(100 * (ours - base) / base, abs=rounding)
 
 
 def test_benchmarks_hold_no_copies_of_lesson_models():

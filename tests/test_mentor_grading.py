@@ -87,17 +87,9 @@ def _has_autograded_cells(folder: Path) -> bool:
     return any(_is_test(c) for nb in folder.glob("*.ipynb") for c in nbformat.read(nb, 4).cells)
 
 
-# Every assignment with autograded cells, plus the demo. Each one's tests form an xdist group, so the
-# two workers grade different weeks side by side and each week is set up once.
+# Every assignment with autograded cells under test (DIC_GRADING_WEEKS may choose some), plus the demo.
 GRADED = [DEMO] + [w for w in _weeks_under_test() if _has_autograded_cells(REPO / w)]
 ALL_WEEKS = [DEMO] + _weeks_under_test()
-
-
-def _per_week(weeks: list[str]) -> list:
-    return [pytest.param(w, marks=pytest.mark.xdist_group(f"grading-{w}"), id=w) for w in weeks]
-
-
-in_demo_group = pytest.mark.xdist_group(f"grading-{DEMO}")
 
 
 @pytest.fixture(scope="session")
@@ -205,36 +197,8 @@ def test_every_assignment_with_exercises_is_under_test():
                       if any(_is_test(c) for c in nbformat.read(p, 4).cells)}
     assert with_exercises, "no notebook in the repository has autograded cells"
     assert with_exercises <= set(grading.assignments(REPO)), "a folder with exercises is not an assignment"
-    if not os.environ.get("DIC_GRADING_WEEKS"):
-        assert with_exercises == set(GRADED) - {DEMO}
-
-
-@pytest.mark.parametrize("week", _per_week(ALL_WEEKS))
-def test_student_versions_hold_no_solutions_and_no_hidden_tests(courses, week):
-    course = courses(week)
-    for source_path in sorted((course / week).glob("*.ipynb")):
-        source = nbformat.read(source_path, 4)
-        released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
-        released_text = "\n".join(c.source for c in released.cells)
-        for marker in MARKERS:
-            assert marker not in released_text, f"{week}/{source_path.name} still has {marker!r}"
-        released_cells = {_meta(c)["grade_id"]: c for c in released.cells if _meta(c).get("grade_id")}
-        for cell in source.cells:
-            meta = _meta(cell)
-            secret = _between(cell.source, "### BEGIN SOLUTION", "### END SOLUTION")
-            secret += _between(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
-            if meta.get("solution") and cell.cell_type == "markdown":
-                secret += [line for line in cell.source.splitlines() if len(line.strip()) > 3]
-            if not secret:
-                continue
-            # The same cell in the student version: every solution and hidden-test line must be gone.
-            student_cell = released_cells[meta["grade_id"]]
-            for line in secret:
-                assert line not in student_cell.source, \
-                    f"{week}/{source_path.name}, cell {meta['grade_id']}: solution line left in: {line!r}"
-            if _is_code_solution(cell) and "### BEGIN SOLUTION" in cell.source:
-                assert "raise NotImplementedError" in student_cell.source, \
-                    f"{week}/{source_path.name}, cell {meta['grade_id']}: no NotImplementedError stub"
+    proven = {proofs.week for proofs in PROOFS}
+    assert not with_exercises - proven, f"add a WeekProofs class for {sorted(with_exercises - proven)}"
 
 
 def _grade_cohort(course: Path, week: str) -> dict:
@@ -297,136 +261,12 @@ def _auto_rows(grades, week, student):
     return rows
 
 
-@pytest.mark.parametrize("week", _per_week(GRADED))
-def test_untouched_student_version_scores_zero(cohorts, week):
-    scored = [r for r in _auto_rows(cohorts(week), week, "blank") if float(r["points"]) != 0]
-    assert not scored, f"{week}: cells score points with no solution: {scored}"
-
-
-@pytest.mark.parametrize("week", _per_week(GRADED))
-def test_reference_solutions_score_full_marks_without_flags(cohorts, week):
-    rows = _auto_rows(cohorts(week), week, "reference")
-    short = [r for r in rows if float(r["points"]) != float(r["max"]) or r["note"]]
-    assert not short, f"{week}: the reference solution misses points or is flagged: {short}"
-
-
-@in_demo_group
-def test_edited_or_deleted_tests_are_graded_with_the_originals_and_flagged(course, cohort):
-    for week in (DEMO,):
-        scored = [r for r in _auto_rows(cohort, week, "tamper") if float(r["points"]) != 0]
-        assert not scored, f"{week}: emptied tests gave points: {scored}"
-        assert all(r["note"].startswith("integrity: ") and "edited" in r["note"]
-                   for r in _auto_rows(cohort, week, "tamper"))
-        # Right solutions with the tests deleted: the tests are put back and run (the autograded copy
-        # shows them passing), and the deletion is flagged for the mentor, who may restore the points.
-        rows = _auto_rows(cohort, week, "deleter")
-        assert all(float(r["points"]) == 0 and "deleted" in r["note"] for r in rows)
-        graded = nbformat.read(course / "grading" / "autograded" / "deleter" / week / "01_demo.ipynb", 4)
-        restored = {_meta(c)["grade_id"]: c for c in graded.cells if _is_test(c)}
-        assert set(restored) == {r["cell"] for r in rows}
-        assert all(o.get("ename") == "IntegrityFlag" for c in restored.values() for o in c.outputs
-                   if o.get("output_type") == "error")
-
-
 def _assert_no_better_than_blank_and_flagged(cohort, week, student, notebook=None):
     blank = {(r["notebook"], r["cell"]): float(r["points"]) for r in _auto_rows(cohort, week, "blank")}
     rows = [r for r in _auto_rows(cohort, week, student) if notebook in (None, r["notebook"])]
     better = [r for r in rows if float(r["points"]) > blank[(r["notebook"], r["cell"])]]
     assert not better, f"{week}: {student} scored more than an untouched student version: {better}"
     assert any(r["note"].startswith("integrity: ") for r in rows), f"{week}: {student} was not flagged"
-
-
-@in_demo_group
-@pytest.mark.parametrize("trick", DEMO_TRICKS)
-def test_a_tampering_submission_scores_no_more_than_a_blank_one_and_is_flagged(cohort, trick):
-    _assert_no_better_than_blank_and_flagged(cohort, DEMO, trick)
-
-
-@pytest.mark.xdist_group(f"grading-{TAMPER_WEEK}")
-def test_the_tampering_that_once_scored_5_of_6_in_week_3_now_scores_0(cohorts):
-    if TAMPER_WEEK not in GRADED:
-        pytest.skip(f"{TAMPER_WEEK} is not under test (DIC_GRADING_WEEKS)")
-    for student in ("w3_rebind", "w3_setattr"):
-        _assert_no_better_than_blank_and_flagged(cohorts(TAMPER_WEEK), TAMPER_WEEK, student, TAMPER_NOTEBOOK)
-
-
-@in_demo_group
-def test_honest_extra_code_is_neither_flagged_nor_marked_down(cohort):
-    rows = _auto_rows(cohort, DEMO, "honest_extras")
-    assert all(float(r["points"]) == float(r["max"]) and r["note"] == "" for r in rows), rows
-    assert all(r["note"] == "" for r in _auto_rows(cohort, DEMO, "reference"))
-
-
-@in_demo_group
-def test_the_feedback_page_shows_the_integrity_flag(course, cohort):
-    grading.generate_feedback(DEMO, course)
-    page = (course / "grading" / "feedback" / "rebind" / DEMO / "01_demo.html").read_text()
-    assert "Integrity check" in page and "rebinds `check_close`" in page
-
-
-@in_demo_group
-def test_endless_loop_times_out_and_the_cohort_is_still_graded(cohort):
-    results = {(r.student, r.notebook): r for r in cohort[f"{DEMO}:results"]}
-    loop = results[("loop", "01_demo")]
-    assert loop.status == "graded" and "time limit" in loop.detail
-    rows = {r["cell"]: r for r in _auto_rows(cohort, DEMO, "loop")}
-    assert float(rows["test_square"]["points"]) == 0  # its solution was the endless loop
-    assert float(rows["test_mean"]["points"]) == float(rows["test_mean"]["max"])  # graded after the timeout
-    assert all(results[(s, "01_demo")].status == "graded" for s in ("reference", "blank", "tamper", "deleter"))
-    assert all(results[(s, "01_demo")].detail == "" for s in ("reference", "blank"))
-
-
-@in_demo_group
-def test_a_notebook_over_its_time_limit_is_stopped_and_the_rest_graded(course, cohort, tmp_path):
-    # A whole-notebook limit shorter than the loop's cell limit: the worker is stopped, not waited for.
-    source = nbformat.read(course / DEMO / "01_demo.ipynb", 4)
-    looping = copy.deepcopy(source)
-    next(c for c in looping.cells if _is_code_solution(c)).source = "while True:\n    pass"
-    _submit(course, "slowpoke", DEMO, {"01_demo": looping})
-    _submit(course, "latecomer", DEMO, {"01_demo": source})
-    grading.import_submissions(DEMO, course / "submissions", course)
-    results = {(r.student, r.notebook): r for r in
-               grading.autograde(DEMO, course, jobs=2, notebook_timeout=8, cell_timeout=60)}
-    assert results[("slowpoke", "01_demo")].status == "timed out"
-    assert results[("latecomer", "01_demo")].status == "graded"
-    path = grading.export_grades(DEMO, course, list(results.values()))
-    rows = [r for r in csv.DictReader(open(path)) if r["student"] == "slowpoke"]
-    assert rows and all(float(r["points"]) == 0 and r["note"] == "timed out" for r in rows)
-
-
-@in_demo_group
-def test_regrading_keeps_earlier_grades_and_manual_scores(course, cohort):
-    from nbgrader.api import Gradebook
-
-    week = DEMO
-    db = f"sqlite:///{course / 'grading' / 'gradebook.db'}"
-    with Gradebook(db, course_id=grading.COURSE_ID) as gradebook:  # what a mentor does in formgrader
-        grade = gradebook.find_grade("why_square", "01_demo", week, "reference")
-        grade.manual_score = 1.0
-        grade.needs_manual_grade = False
-        gradebook.db.commit()
-    before = {(r["student"], r["cell"]): r["points"] for r in cohort[week]}
-    _submit(course, "newcomer", week, {"01_demo": nbformat.read(course / week / "01_demo.ipynb", 4)})
-    grading.import_submissions(week, course / "submissions", course)
-    results = grading.autograde(week, course, jobs=2, notebook_timeout=120, cell_timeout=10)
-    statuses = {r.student: r.status for r in results}
-    assert statuses["newcomer"] == "graded"
-    assert statuses["reference"] == "skipped" and statuses["blank"] == "skipped"
-    grading.export_grades(week, course, results)
-    after = {(r["student"], r["cell"]): r for r in _read_grades(course, week)}
-    for key, points in before.items():
-        if key == ("reference", "why_square"):
-            assert float(after[key]["points"]) == 1.0
-        else:
-            assert after[key]["points"] == points, f"{key} changed from {points} to {after[key]['points']}"
-    assert float(after[("newcomer", "test_square")]["points"]) == 2.0
-
-
-@in_demo_group
-def test_feedback_html_is_written_per_student(course, cohort):
-    grading.generate_feedback(DEMO, course)
-    page = course / "grading" / "feedback" / "reference" / DEMO / "01_demo.html"
-    assert page.exists() and "test_square" in page.read_text()
 
 
 def _failing_tests(cells) -> set[str]:
@@ -480,32 +320,6 @@ def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], f
     return failures
 
 
-@pytest.mark.parametrize("week", _per_week(GRADED))
-def test_every_notebook_runs_and_every_autograded_cell_fails_once_its_solution_is_stripped(courses, week):
-    # For notebooks with exercises this is also their top-to-bottom run in tiny mode (conftest.py keeps
-    # nbval from running them a second time in the full suite).
-    course, jobs = courses(week), []
-    for source_path in sorted((course / week).glob("*.ipynb")):
-        source = nbformat.read(source_path, 4)
-        if not any(_is_test(c) for c in source.cells):
-            continue
-        released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
-        sources = {_meta(c)["grade_id"]: c.source for c in source.cells if _is_code_solution(c)}
-        # Solution cells without a solution region are left as they are in the student version.
-        stubs = {_meta(c)["grade_id"]: c.source for c in released.cells
-                 if _is_code_solution(c) and c.source != sources[_meta(c)["grade_id"]]}
-        jobs.append((f"{week}/{source_path.name}", source, stubs, source_path.parent))
-    results = [_strip_each_solution(source, stubs, folder) for _, source, stubs, folder in jobs]
-    for (name, source, stubs, _), failures in zip(jobs, results, strict=True):
-        assert not failures["errors"], f"{name}: cells fail with every solution in place: {failures['errors']}"
-        assert not failures[None], f"{name}: with every solution in place these tests fail: {failures[None]}"
-        for grade_id in stubs:
-            assert failures[grade_id], f"{name}: stripping the solution {grade_id!r} makes no test fail"
-        caught = set().union(*(failures[g] for g in stubs))
-        untested = {_meta(c)["grade_id"] for c in source.cells if _is_test(c)} - caught
-        assert not untested, f"{name}: these tests pass whichever solution is stripped: {untested}"
-
-
 def test_each_test_cell_follows_a_solution_or_test_cell():
     # nbgrader puts a deleted test cell back after the graded cell that preceded it in the source; a
     # read-only cell in between makes that fail (nbgrader 0.9 raises KeyError), so keep them apart.
@@ -521,30 +335,6 @@ def test_each_test_cell_follows_a_solution_or_test_cell():
                         f"{week}/{path.name}: {meta['grade_id']} follows {previous and previous['grade_id']!r}, " \
                         "a read-only cell: move that cell above the exercise"
                 previous = meta
-
-
-@in_demo_group
-def test_self_check_runs_visible_checks_only(course, tmp_path, capsys):
-    source = nbformat.read(course / DEMO / "01_demo.ipynb", 4)
-    # Right for the visible check (square(3) == 9), wrong for the hidden one (arrays).
-    cheat = copy.deepcopy(source)
-    next(c for c in cheat.cells if _meta(c).get("grade_id") == "square").source = \
-        "def square(x):\n    return 9.0"
-    path = tmp_path / "01_demo.ipynb"
-    nbformat.write(cheat, path)
-    results = {r.cell: r for r in grading.self_check(path)}
-    assert results["test_square"].points == 2.0 and results["test_mean"].points == 1.0
-    grading.print_self_check(list(results.values()))
-    assert re.search(r"total\s+3.0 /  3.0", capsys.readouterr().out)
-    nbformat.write(nbformat.read(course / "grading" / "release" / DEMO / "01_demo.ipynb", 4), path)
-    blank = {r.cell: r for r in grading.self_check(path)}
-    assert blank["test_square"].points == 0 and "NotImplementedError" in blank["test_square"].message
-
-
-@in_demo_group
-def test_command_line_explains_unknown_weeks(course, capsys):
-    assert grading.main(["--course", str(course), "release", "week9_nothing"]) == 2
-    assert "no assignment 'week9_nothing'" in capsys.readouterr().err
 
 
 def _free_port() -> int:
@@ -613,3 +403,223 @@ def test_the_formgrader_serves_the_course_from_another_folder(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+class WeekProofs:
+    """The proofs every assignment with exercises must pass; one subclass per assignment.
+
+    pytest-xdist's loadscope sends each class to one worker, so the two workers grade two weeks at once
+    and each week's temporary course and cohort are made once.
+    """
+
+    week = ""
+
+    @pytest.fixture(autouse=True)
+    def _only_weeks_under_test(self):
+        if self.week != DEMO and self.week not in GRADED:
+            pytest.skip(f"{self.week} is not under test (DIC_GRADING_WEEKS)")
+
+    def test_student_versions_hold_no_solutions_and_no_hidden_tests(self, courses):
+        week = self.week
+        course = courses(week)
+        for source_path in sorted((course / week).glob("*.ipynb")):
+            source = nbformat.read(source_path, 4)
+            released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
+            released_text = "\n".join(c.source for c in released.cells)
+            for marker in MARKERS:
+                assert marker not in released_text, f"{week}/{source_path.name} still has {marker!r}"
+            released_cells = {_meta(c)["grade_id"]: c for c in released.cells if _meta(c).get("grade_id")}
+            for cell in source.cells:
+                meta = _meta(cell)
+                secret = _between(cell.source, "### BEGIN SOLUTION", "### END SOLUTION")
+                secret += _between(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+                if meta.get("solution") and cell.cell_type == "markdown":
+                    secret += [line for line in cell.source.splitlines() if len(line.strip()) > 3]
+                if not secret:
+                    continue
+                # The same cell in the student version: every solution and hidden-test line must be gone.
+                student_cell = released_cells[meta["grade_id"]]
+                for line in secret:
+                    assert line not in student_cell.source, \
+                        f"{week}/{source_path.name}, cell {meta['grade_id']}: solution line left in: {line!r}"
+                if _is_code_solution(cell) and "### BEGIN SOLUTION" in cell.source:
+                    assert "raise NotImplementedError" in student_cell.source, \
+                        f"{week}/{source_path.name}, cell {meta['grade_id']}: no NotImplementedError stub"
+
+    def test_untouched_student_version_scores_zero(self, cohorts):
+        week = self.week
+        scored = [r for r in _auto_rows(cohorts(week), week, "blank") if float(r["points"]) != 0]
+        assert not scored, f"{week}: cells score points with no solution: {scored}"
+
+    def test_reference_solutions_score_full_marks_without_flags(self, cohorts):
+        week = self.week
+        rows = _auto_rows(cohorts(week), week, "reference")
+        short = [r for r in rows if float(r["points"]) != float(r["max"]) or r["note"]]
+        assert not short, f"{week}: the reference solution misses points or is flagged: {short}"
+
+    def test_every_notebook_runs_and_every_autograded_cell_fails_once_its_solution_is_stripped(self, courses):
+        week = self.week
+        # For notebooks with exercises this is also their top-to-bottom run in tiny mode (conftest.py keeps
+        # nbval from running them a second time in the full suite).
+        course, jobs = courses(week), []
+        for source_path in sorted((course / week).glob("*.ipynb")):
+            source = nbformat.read(source_path, 4)
+            if not any(_is_test(c) for c in source.cells):
+                continue
+            released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
+            sources = {_meta(c)["grade_id"]: c.source for c in source.cells if _is_code_solution(c)}
+            # Solution cells without a solution region are left as they are in the student version.
+            stubs = {_meta(c)["grade_id"]: c.source for c in released.cells
+                     if _is_code_solution(c) and c.source != sources[_meta(c)["grade_id"]]}
+            jobs.append((f"{week}/{source_path.name}", source, stubs, source_path.parent))
+        results = [_strip_each_solution(source, stubs, folder) for _, source, stubs, folder in jobs]
+        for (name, source, stubs, _), failures in zip(jobs, results, strict=True):
+            assert not failures["errors"], f"{name}: cells fail with every solution in place: {failures['errors']}"
+            assert not failures[None], f"{name}: with every solution in place these tests fail: {failures[None]}"
+            for grade_id in stubs:
+                assert failures[grade_id], f"{name}: stripping the solution {grade_id!r} makes no test fail"
+            caught = set().union(*(failures[g] for g in stubs))
+            untested = {_meta(c)["grade_id"] for c in source.cells if _is_test(c)} - caught
+            assert not untested, f"{name}: these tests pass whichever solution is stripped: {untested}"
+
+
+
+class TestDemoAssignment(WeekProofs):
+    """The pipeline's behaviour, on a two-exercise demo: tampering, time limits, regrading, feedback."""
+
+    week = DEMO
+
+    def test_edited_or_deleted_tests_are_graded_with_the_originals_and_flagged(self, course, cohort):
+        for week in (DEMO,):
+            scored = [r for r in _auto_rows(cohort, week, "tamper") if float(r["points"]) != 0]
+            assert not scored, f"{week}: emptied tests gave points: {scored}"
+            assert all(r["note"].startswith("integrity: ") and "edited" in r["note"]
+                       for r in _auto_rows(cohort, week, "tamper"))
+            # Right solutions with the tests deleted: the tests are put back and run (the autograded copy
+            # shows them passing), and the deletion is flagged for the mentor, who may restore the points.
+            rows = _auto_rows(cohort, week, "deleter")
+            assert all(float(r["points"]) == 0 and "deleted" in r["note"] for r in rows)
+            graded = nbformat.read(course / "grading" / "autograded" / "deleter" / week / "01_demo.ipynb", 4)
+            restored = {_meta(c)["grade_id"]: c for c in graded.cells if _is_test(c)}
+            assert set(restored) == {r["cell"] for r in rows}
+            assert all(o.get("ename") == "IntegrityFlag" for c in restored.values() for o in c.outputs
+                       if o.get("output_type") == "error")
+
+    @pytest.mark.parametrize("trick", DEMO_TRICKS)
+    def test_a_tampering_submission_scores_no_more_than_a_blank_one_and_is_flagged(self, cohort, trick):
+        _assert_no_better_than_blank_and_flagged(cohort, DEMO, trick)
+
+    def test_honest_extra_code_is_neither_flagged_nor_marked_down(self, cohort):
+        rows = _auto_rows(cohort, DEMO, "honest_extras")
+        assert all(float(r["points"]) == float(r["max"]) and r["note"] == "" for r in rows), rows
+        assert all(r["note"] == "" for r in _auto_rows(cohort, DEMO, "reference"))
+
+    def test_the_feedback_page_shows_the_integrity_flag(self, course, cohort):
+        grading.generate_feedback(DEMO, course)
+        page = (course / "grading" / "feedback" / "rebind" / DEMO / "01_demo.html").read_text()
+        assert "Integrity check" in page and "rebinds `check_close`" in page
+
+    def test_endless_loop_times_out_and_the_cohort_is_still_graded(self, cohort):
+        results = {(r.student, r.notebook): r for r in cohort[f"{DEMO}:results"]}
+        loop = results[("loop", "01_demo")]
+        assert loop.status == "graded" and "time limit" in loop.detail
+        rows = {r["cell"]: r for r in _auto_rows(cohort, DEMO, "loop")}
+        assert float(rows["test_square"]["points"]) == 0  # its solution was the endless loop
+        assert float(rows["test_mean"]["points"]) == float(rows["test_mean"]["max"])  # graded after the timeout
+        assert all(results[(s, "01_demo")].status == "graded" for s in ("reference", "blank", "tamper", "deleter"))
+        assert all(results[(s, "01_demo")].detail == "" for s in ("reference", "blank"))
+
+    def test_a_notebook_over_its_time_limit_is_stopped_and_the_rest_graded(self, course, cohort, tmp_path):
+        # A whole-notebook limit shorter than the loop's cell limit: the worker is stopped, not waited for.
+        source = nbformat.read(course / DEMO / "01_demo.ipynb", 4)
+        looping = copy.deepcopy(source)
+        next(c for c in looping.cells if _is_code_solution(c)).source = "while True:\n    pass"
+        _submit(course, "slowpoke", DEMO, {"01_demo": looping})
+        _submit(course, "latecomer", DEMO, {"01_demo": source})
+        grading.import_submissions(DEMO, course / "submissions", course)
+        results = {(r.student, r.notebook): r for r in
+                   grading.autograde(DEMO, course, jobs=2, notebook_timeout=8, cell_timeout=60)}
+        assert results[("slowpoke", "01_demo")].status == "timed out"
+        assert results[("latecomer", "01_demo")].status == "graded"
+        path = grading.export_grades(DEMO, course, list(results.values()))
+        rows = [r for r in csv.DictReader(open(path)) if r["student"] == "slowpoke"]
+        assert rows and all(float(r["points"]) == 0 and r["note"] == "timed out" for r in rows)
+
+    def test_regrading_keeps_earlier_grades_and_manual_scores(self, course, cohort):
+        from nbgrader.api import Gradebook
+
+        week = DEMO
+        db = f"sqlite:///{course / 'grading' / 'gradebook.db'}"
+        with Gradebook(db, course_id=grading.COURSE_ID) as gradebook:  # what a mentor does in formgrader
+            grade = gradebook.find_grade("why_square", "01_demo", week, "reference")
+            grade.manual_score = 1.0
+            grade.needs_manual_grade = False
+            gradebook.db.commit()
+        before = {(r["student"], r["cell"]): r["points"] for r in cohort[week]}
+        _submit(course, "newcomer", week, {"01_demo": nbformat.read(course / week / "01_demo.ipynb", 4)})
+        grading.import_submissions(week, course / "submissions", course)
+        results = grading.autograde(week, course, jobs=2, notebook_timeout=120, cell_timeout=10)
+        statuses = {r.student: r.status for r in results}
+        assert statuses["newcomer"] == "graded"
+        assert statuses["reference"] == "skipped" and statuses["blank"] == "skipped"
+        grading.export_grades(week, course, results)
+        after = {(r["student"], r["cell"]): r for r in _read_grades(course)}
+        for key, points in before.items():
+            if key == ("reference", "why_square"):
+                assert float(after[key]["points"]) == 1.0
+            else:
+                assert after[key]["points"] == points, f"{key} changed from {points} to {after[key]['points']}"
+        assert float(after[("newcomer", "test_square")]["points"]) == 2.0
+
+    def test_feedback_html_is_written_per_student(self, course, cohort):
+        grading.generate_feedback(DEMO, course)
+        page = course / "grading" / "feedback" / "reference" / DEMO / "01_demo.html"
+        assert page.exists() and "test_square" in page.read_text()
+
+    def test_self_check_runs_visible_checks_only(self, course, tmp_path, capsys):
+        source = nbformat.read(course / DEMO / "01_demo.ipynb", 4)
+        # Right for the visible check (square(3) == 9), wrong for the hidden one (arrays).
+        cheat = copy.deepcopy(source)
+        next(c for c in cheat.cells if _meta(c).get("grade_id") == "square").source = \
+            "def square(x):\n    return 9.0"
+        path = tmp_path / "01_demo.ipynb"
+        nbformat.write(cheat, path)
+        results = {r.cell: r for r in grading.self_check(path)}
+        assert results["test_square"].points == 2.0 and results["test_mean"].points == 1.0
+        grading.print_self_check(list(results.values()))
+        assert re.search(r"total\s+3.0 /  3.0", capsys.readouterr().out)
+        nbformat.write(nbformat.read(course / "grading" / "release" / DEMO / "01_demo.ipynb", 4), path)
+        blank = {r.cell: r for r in grading.self_check(path)}
+        assert blank["test_square"].points == 0 and "NotImplementedError" in blank["test_square"].message
+
+    def test_command_line_explains_unknown_weeks(self, course, capsys):
+        assert grading.main(["--course", str(course), "release", "week9_nothing"]) == 2
+        assert "no assignment 'week9_nothing'" in capsys.readouterr().err
+
+
+class TestWeek1(WeekProofs):
+    week = "week1_regression"
+
+
+class TestWeek2(WeekProofs):
+    week = "week2_mlp_pytorch"
+
+
+class TestWeek3(WeekProofs):
+    week = "week3_cnn_lenet"
+
+    def test_the_tampering_that_once_scored_5_of_6_in_week_3_now_scores_0(self, cohorts):
+        if TAMPER_WEEK not in GRADED:
+            pytest.skip(f"{TAMPER_WEEK} is not under test (DIC_GRADING_WEEKS)")
+        for student in ("w3_rebind", "w3_setattr"):
+            _assert_no_better_than_blank_and_flagged(cohorts(TAMPER_WEEK), TAMPER_WEEK, student, TAMPER_NOTEBOOK)
+
+
+class TestWeek4(WeekProofs):
+    week = "week4_papers"
+
+
+# Each assignment with exercises needs its class above; test_every_assignment_with_exercises_is_under_test
+# says which one is missing.
+PROOFS = (TestDemoAssignment, TestWeek1, TestWeek2, TestWeek3, TestWeek4)
+
