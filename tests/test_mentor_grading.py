@@ -563,7 +563,7 @@ class TestDemoAssignment(WeekProofs):
         assert statuses["newcomer"] == "graded"
         assert statuses["reference"] == "skipped" and statuses["blank"] == "skipped"
         grading.export_grades(week, course, results)
-        after = {(r["student"], r["cell"]): r for r in _read_grades(course)}
+        after = {(r["student"], r["cell"]): r for r in _read_grades(course, week)}
         for key, points in before.items():
             if key == ("reference", "why_square"):
                 assert float(after[key]["points"]) == 1.0
