@@ -73,16 +73,10 @@ def source_notebooks(week: str, course: Path = REPO) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.ipynb"))
 
 
-def _environment() -> dict[str, str]:
-    """Return os.environ with this Python's scripts folder first on PATH: nbgrader runs `alembic` from there."""
-    scripts = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
-
-
 def _nbgrader(arguments: list[str], course: Path) -> subprocess.CompletedProcess:
-    (course / GRADING).mkdir(exist_ok=True)  # SQLite creates the gradebook file, not its folder
+    # nbgrader_config.py creates grading/ and puts this Python's alembic on PATH when nbgrader loads it.
     done = subprocess.run([sys.executable, "-m", "nbgrader", *arguments], cwd=course, capture_output=True,
-                          text=True, env=_environment())
+                          text=True)
     if done.returncode != 0:
         raise GradingError(f"nbgrader {' '.join(arguments)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     return done
@@ -233,7 +227,7 @@ def _start_process_group(command: list[str], course: Path, full_mode: bool = Fal
         group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
     else:
         group = {"start_new_session": True}
-    env = _environment()
+    env = dict(os.environ)
     if full_mode:
         env.pop("DIC_TINY", None)
     else:
@@ -330,7 +324,6 @@ def export_grades(week: str, course: Path = REPO, results: list[NotebookResult] 
     path = course / GRADING / "grades" / f"{week}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = []
-    flags: dict[tuple[str, str], dict[str, str]] = {}
     with Gradebook(f"sqlite:///{course / GRADING / 'gradebook.db'}", course_id=COURSE_ID) as gradebook:
         try:
             assignment = gradebook.find_assignment(week)
@@ -345,6 +338,7 @@ def export_grades(week: str, course: Path = REPO, results: list[NotebookResult] 
                 except MissingEntry:
                     grades = []
                 graded = {g.name: g for g in grades}
+                flags = _integrity_flags(course, week, student, notebook.name)  # read each graded notebook once
                 for cell in sorted(notebook.grade_cells, key=lambda c: c.name):
                     grade = graded.get(cell.name)
                     kind = "auto" if cell.cell_type == "code" and not _is_solution(notebook, cell.name) else "manual"
@@ -352,9 +346,8 @@ def export_grades(week: str, course: Path = REPO, results: list[NotebookResult] 
                     note = ""
                     if result is not None and result.status not in ("graded", "skipped"):
                         note = result.status  # missing, timed out or error: the points are 0
-                    elif cell.name in flags.setdefault((student, notebook.name),
-                                                       _integrity_flags(course, week, student, notebook.name)):
-                        note = f"integrity: {flags[(student, notebook.name)][cell.name]}"
+                    elif cell.name in flags:
+                        note = f"integrity: {flags[cell.name]}"
                     elif grade is not None and grade.needs_manual_grade:
                         note = "needs manual grading"
                     rows.append({"student": student, "notebook": notebook.name, "cell": cell.name, "kind": kind,
@@ -504,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "check":
             print_self_check(self_check(args.notebook, args.timeout))
         elif args.command == "formgrader":
-            return subprocess.call(formgrader_command(course, server_args), cwd=course, env=_environment())
+            return subprocess.call(formgrader_command(course, server_args), cwd=course)
         elif args.command == "export":
             print(f"grades: {export_grades(args.week, course)}")
         elif args.command == "autograde":
