@@ -16,6 +16,8 @@ _item_seconds: dict[str, float] = defaultdict(float)
 
 
 def _has_autograded_cells(path: Path) -> bool:
+    # The same test as mentor_tools.integrity.is_test_cell, on the raw JSON: importing that module here
+    # would load nbgrader (seconds) in every pytest process.
     cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
     return any(c.get("metadata", {}).get("nbgrader", {}).get("grade") and c.get("cell_type") == "code"
                and not c["metadata"]["nbgrader"].get("solution") for c in cells)

@@ -368,7 +368,7 @@ def _allowed_cell_magic_body(source: str) -> str | None:
 def scan_notebook(submitted, source_cells: dict[str, dict]) -> list[Finding]:
     """Return the findings for a submitted notebook.
 
-    ``source_cells`` maps each grade_id of the source version to ``{"source", "locked", "checksum",
+    ``source_cells`` maps each grade_id of the source version to ``{"source", "locked", "cell_type",
     "test"}``; locked cells are compared with it, every other code cell is scanned.
     """
     locked_sources = [c["source"] for c in source_cells.values() if c["locked"]]
@@ -474,15 +474,12 @@ class ScanForTampering(NbGraderPreprocessor):
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gradebook:
             notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
-            tests = {c.name for c in notebook.grade_cells if c.cell_type == "code"} - \
-                {c.name for c in notebook.solution_cells}
-            source_cells = {c.name: {"source": c.source, "locked": c.locked, "checksum": c.checksum,
+            solutions = {c.name for c in notebook.solution_cells}
+            tests = {c.name for c in notebook.grade_cells if c.cell_type == "code"} - solutions
+            # Read-only cells and tests are locked; solution cells never count as locked (students write them).
+            source_cells = {c.name: {"source": c.source, "locked": c.locked and c.name not in solutions,
                                      "cell_type": c.cell_type, "test": c.name in tests}
                             for c in notebook.source_cells}
-        # Read-only cells are locked too; solution cells never are (students write them).
-        solutions = {c.name for c in notebook.solution_cells}
-        for name in solutions:
-            source_cells[name]["locked"] = False
         findings = scan_notebook(nb, source_cells)
         # Anchor each finding to the first test cell it can affect, by grade_id, since nbgrader may
         # insert restored cells and move indices.
