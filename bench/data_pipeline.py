@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
@@ -27,23 +26,10 @@ from shared.augment import BatchTransform
 OURS = "shared BatchLoader + BatchTransform (one process)"
 
 
-class PILDataset(Dataset):
-    """The classic torchvision way: one PIL image at a time through a chain of transforms."""
+class ImageDataset(Dataset):
+    """The classic torchvision way: one image at a time through a chain of transforms."""
 
-    def __init__(self, images: np.ndarray, labels: torch.Tensor, transform):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
-
-
-class TensorDataset(Dataset):
-    """torchvision.transforms.v2's way without PIL: one uint8 (C, H, W) tensor at a time."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform):
+    def __init__(self, images, labels: torch.Tensor, transform):
         self.images, self.labels, self.transform = images, labels, transform
 
     def __len__(self) -> int:
@@ -54,9 +40,9 @@ class TensorDataset(Dataset):
 
 
 def pil_pipeline(mean, std):
-    """RandomCrop, RandomHorizontalFlip, ToTensor, Normalize on PIL images."""
-    return transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
-                               transforms.ToTensor(), transforms.Normalize(mean, std)])
+    """A (H, W, C) uint8 array to a PIL image, then RandomCrop, RandomHorizontalFlip, ToTensor, Normalize."""
+    return transforms.Compose([Image.fromarray, transforms.RandomCrop(32, padding=4),
+                               transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(mean, std)])
 
 
 def v2_pipeline(mean, std):
@@ -78,8 +64,8 @@ def measure(cifar, samples: int, workers: list[int], warm_up: int = 2000) -> dic
     """Return {pipeline name: samples per second} for every pipeline, on cifar's training images."""
     mean, std = data.DATASETS["cifar10"].channel_stats
     hwc = cifar.x_train.permute(0, 2, 3, 1).numpy()  # PIL wants (H, W, C)
-    per_image = {"torchvision PIL pipeline": PILDataset(hwc, cifar.y_train, pil_pipeline(mean, std)),
-                 "torchvision v2 on uint8 tensors": TensorDataset(cifar.x_train, cifar.y_train,
+    per_image = {"torchvision PIL pipeline": ImageDataset(hwc, cifar.y_train, pil_pipeline(mean, std)),
+                 "torchvision v2 on uint8 tensors": ImageDataset(cifar.x_train, cifar.y_train,
                                                                   v2_pipeline(mean, std))}
     results = {}
     for name, dataset in per_image.items():

@@ -199,10 +199,7 @@ def sha256_of(path: Path) -> str:
 
 def known_sha256(file_name: str) -> str | None:
     """Return the SHA-256 the data pack records for ``file_name``, or None if it records none."""
-    for info in DATASETS.values():
-        if file_name in info.sha256:
-            return info.sha256[file_name]
-    return None
+    return KNOWN_SHA256.get(file_name)
 
 
 _verified: set[tuple[str, int, int]] = set()
