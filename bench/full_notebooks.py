@@ -2,10 +2,10 @@
 
 The accuracies a lesson states come from here: each notebook runs top to bottom exactly as a mentee
 runs it (DIC_TINY unset), with the lesson's own code and recipe, and every printed line that mentions an
-accuracy is reported. The record also names the data folder and the dataset files in it (size, image
-counts, SHA-256), so a figure measured on a development copy, such as the data pack's CIFAR-10 copy
-(tools/make_cifar10_dev.py: 40,000 training photos, 10,000 held out), cannot pass for one on the
-official set.
+accuracy (or images/s, FLOPs or parameters) is reported. The record also names the data folder and the
+dataset files in it (size, image counts, SHA-256), so a figure measured on a development copy, such as
+the data pack's CIFAR-10 copy (tools/make_cifar10_dev.py: 40,000 training photos, 10,000 held out),
+cannot pass for one on the official set.
 
     python -m bench.full_notebooks --data-dir ../shared/data week1_regression/04_multiclass_classification.ipynb
     python -m bench.full_notebooks --data-dir ~/datasets/cifar10-dev --set QUICK=False \\
@@ -31,6 +31,9 @@ from nbclient import NotebookClient
 
 from bench.common import header
 from shared import config, data
+
+# A printed line mentioning one of these is part of the record (the architecture lessons print all four).
+REPORTED = ("accuracy", "images/s", "flop", "parameters")
 
 
 @dataclass
@@ -84,7 +87,8 @@ def run(path: Path, timeout: int, overrides: dict[str, str] | None = None) -> No
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
-                result.accuracy_lines += [line for line in output["text"].splitlines() if "accuracy" in line.lower()]
+                result.accuracy_lines += [line for line in output["text"].splitlines()
+                                          if any(word in line.lower() for word in REPORTED)]
             elif output.get("output_type") == "error":
                 result.errors.append(f"{output['ename']}: {output['evalue'][:200]}")
     return result

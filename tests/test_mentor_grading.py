@@ -95,22 +95,22 @@ ALL_WEEKS = [DEMO] + _weeks_under_test()
 @pytest.fixture(scope="session")
 def courses(tmp_path_factory):
     """A function giving a temporary course holding one assignment, with its student version generated."""
-    made: dict[str, Path] = {}
+    made: dict[tuple[str, tuple[str, ...]], Path] = {}
 
-    def course_for(week: str) -> Path:
-        if week not in made:
+    def course_for(week: str, notebooks: tuple[str, ...] = ()) -> Path:
+        """`notebooks` (stems) keeps only those notebooks of the week: one part of a week split in two."""
+        if (week, notebooks) not in made:
             root = tmp_path_factory.mktemp(f"course-{week}")
             shutil.copy(REPO / "nbgrader_config.py", root)
             shutil.copytree(_source_folder(week), root / week, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
             # DIC_GRADING_NOTEBOOKS (comma-separated stems) narrows a week to the notebooks being written.
             chosen = [n for n in os.environ.get("DIC_GRADING_NOTEBOOKS", "").split(",") if n]
-            if chosen and week != DEMO:
-                for path in (root / week).glob("*.ipynb"):
-                    if path.stem not in chosen:
-                        path.unlink()
+            for path in (root / week).glob("*.ipynb"):
+                if (notebooks and path.stem not in notebooks) or (chosen and week != DEMO and path.stem not in chosen):
+                    path.unlink()
             grading.release([week], root)
-            made[week] = root
-        return made[week]
+            made[week, notebooks] = root
+        return made[week, notebooks]
 
     return course_for
 
@@ -205,6 +205,12 @@ def test_every_assignment_with_exercises_is_under_test():
     assert with_exercises <= set(grading.assignments(REPO)), "a folder with exercises is not an assignment"
     proven = {proofs.week for proofs in PROOFS}
     assert not with_exercises - proven, f"add a WeekProofs class for {sorted(with_exercises - proven)}"
+    # A week split into parts: each of its notebooks with exercises is proven by exactly one class.
+    for path in REPO.glob("*/*.ipynb"):
+        if any(_is_test(c) for c in nbformat.read(path, 4).cells):
+            owners = [p.__name__ for p in PROOFS if p.week == path.parent.name
+                      and (not p.notebooks or path.stem in p.notebooks)]
+            assert len(owners) == 1, f"{path.parent.name}/{path.name} is proven by {owners or 'no class'}"
 
 
 def _grade_cohort(course: Path, week: str) -> dict:
@@ -245,12 +251,12 @@ def _grade_cohort(course: Path, week: str) -> dict:
 @pytest.fixture(scope="session")
 def cohorts(courses):
     """A function giving the grades of one assignment's cohort, graded once per test session and worker."""
-    made: dict[str, dict] = {}
+    made: dict[tuple[str, tuple[str, ...]], dict] = {}
 
-    def cohort_for(week: str) -> dict:
-        if week not in made:
-            made[week] = _grade_cohort(courses(week), week)
-        return made[week]
+    def cohort_for(week: str, notebooks: tuple[str, ...] = ()) -> dict:
+        if (week, notebooks) not in made:
+            made[week, notebooks] = _grade_cohort(courses(week, notebooks), week)
+        return made[week, notebooks]
 
     return cohort_for
 
@@ -415,19 +421,24 @@ class WeekProofs:
     """The proofs every assignment with exercises must pass; one subclass per assignment.
 
     pytest-xdist's loadscope sends each class to one worker, so the two workers grade two weeks at once
-    and each week's temporary course and cohort are made once.
+    and each week's temporary course and cohort are made once. A long week is split into parts, one class
+    per part, each naming its notebooks, so that the two workers stay evenly loaded.
     """
 
     week = ""
+    notebooks: tuple[str, ...] = ()  # stems of this part's notebooks; empty: the whole week
 
     @pytest.fixture(autouse=True)
     def _only_weeks_under_test(self):
         if self.week != DEMO and self.week not in GRADED:
             pytest.skip(f"{self.week} is not under test (DIC_GRADING_WEEKS)")
+        chosen = [n for n in os.environ.get("DIC_GRADING_NOTEBOOKS", "").split(",") if n]
+        if self.week != DEMO and chosen and self.notebooks and not set(chosen) & set(self.notebooks):
+            pytest.skip(f"none of {type(self).__name__}'s notebooks is under test (DIC_GRADING_NOTEBOOKS)")
 
     def test_student_versions_hold_no_solutions_and_no_hidden_tests(self, courses):
         week = self.week
-        course = courses(week)
+        course = courses(week, self.notebooks)
         for source_path in sorted((course / week).glob("*.ipynb")):
             source = nbformat.read(source_path, 4)
             released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
@@ -454,12 +465,12 @@ class WeekProofs:
 
     def test_untouched_student_version_scores_zero(self, cohorts):
         week = self.week
-        scored = [r for r in _auto_rows(cohorts(week), week, "blank") if float(r["points"]) != 0]
+        scored = [r for r in _auto_rows(cohorts(week, self.notebooks), week, "blank") if float(r["points"]) != 0]
         assert not scored, f"{week}: cells score points with no solution: {scored}"
 
     def test_reference_solutions_score_full_marks_without_flags(self, cohorts):
         week = self.week
-        rows = _auto_rows(cohorts(week), week, "reference")
+        rows = _auto_rows(cohorts(week, self.notebooks), week, "reference")
         short = [r for r in rows if float(r["points"]) != float(r["max"]) or r["note"]]
         assert not short, f"{week}: the reference solution misses points or is flagged: {short}"
 
@@ -467,7 +478,7 @@ class WeekProofs:
         week = self.week
         # For notebooks with exercises this is also their top-to-bottom run in tiny mode (conftest.py keeps
         # nbval from running them a second time in the full suite).
-        course, jobs = courses(week), []
+        course, jobs = courses(week, self.notebooks), []
         for source_path in sorted((course / week).glob("*.ipynb")):
             source = nbformat.read(source_path, 4)
             if not any(_is_test(c) for c in source.cells):
@@ -621,11 +632,17 @@ class TestWeek3(WeekProofs):
             _assert_no_better_than_blank_and_flagged(cohorts(TAMPER_WEEK), TAMPER_WEEK, student, TAMPER_NOTEBOOK)
 
 
-class TestWeek4(WeekProofs):
+class TestWeek4Training(WeekProofs):
     week = "week4_papers"
+    notebooks = ("01_optimizers_by_hand", "02_initialisation_and_batch_norm", "03_regularisation_and_schedules")
 
 
-# Each assignment with exercises needs its class above; test_every_assignment_with_exercises_is_under_test
-# says which one is missing.
-PROOFS = (TestDemoAssignment, TestWeek1, TestWeek2, TestWeek3, TestWeek4)
+class TestWeek4Architectures(WeekProofs):
+    week = "week4_papers"
+    notebooks = ("04_alexnet", "05_vgg", "06_googlenet_inception", "07_xception", "08_resnet")
+
+
+# Each assignment with exercises needs its class above (a long week one per part);
+# test_every_assignment_with_exercises_is_under_test says which is missing.
+PROOFS = (TestDemoAssignment, TestWeek1, TestWeek2, TestWeek3, TestWeek4Training, TestWeek4Architectures)
 
