@@ -130,3 +130,52 @@ def test_full_notebooks_set_must_hit_exactly_one_assignment(tmp_path):
     # The command line refuses before it starts any kernel or prints a record.
     with pytest.raises(SystemExit, match="0 top-level assignments to SIZE"):
         full_notebooks.main(["--set", "SIZE=1", str(lesson)])
+
+
+# bench.cifar_speedrun: its parts are checked on small tensors (a real run takes minutes).
+
+def test_speedrun_whitening_filters_whiten_the_patches():
+    from bench.cifar_speedrun import whitening_filters
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    # Correlated channels and neighbouring pixels, as in photos.
+    base = torch.randn(200, 1, 17, 17).repeat(1, 3, 1, 1) + 0.3 * torch.randn(200, 3, 17, 17)
+    images = base + torch.roll(base, 1, dims=3)
+    filters = whitening_filters(images, eps=1e-6)
+    assert filters.shape == (24, 3, 2, 2)
+    assert torch.allclose(filters[:12], -filters[12:])
+    out = torch.nn.functional.conv2d(images, filters[:12]).permute(0, 2, 3, 1).reshape(-1, 12).double()
+    covariance = torch.cov(out.T)
+    assert torch.allclose(covariance, torch.eye(12, dtype=torch.float64), atol=0.02)
+
+
+def test_speedrun_schedule_and_augmentation():
+    import torch
+
+    from bench.cifar_speedrun import augment, triangle
+
+    assert triangle(0, 100) == pytest.approx(0.2)
+    assert triangle(23, 100) == pytest.approx(1.0)
+    assert triangle(100, 100) == pytest.approx(0.07)
+    assert triangle(10, 100) < triangle(20, 100) and triangle(50, 100) > triangle(90, 100)
+    images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    flip = torch.tensor([True, False])
+    generator = torch.Generator().manual_seed(0)
+    even, odd = augment(images, 0, flip, 0, generator), augment(images, 1, flip, 0, generator)
+    assert torch.equal(even[0], images[0].flip(2)) and torch.equal(even[1], images[1])
+    assert torch.equal(odd[0], images[0]) and torch.equal(odd[1], images[1].flip(2))  # flips alternate
+    shifted = augment(images, 0, torch.tensor([False, False]), 2, generator)
+    assert shifted.shape == images.shape
+    # A shift by up to 2 pixels keeps the middle of each image somewhere in the output.
+    assert all(torch.isin(images[i, 0, 4, 4], shifted[i]) for i in range(2))
+
+
+def test_speedrun_runs_end_to_end_and_reports_its_split(pack_dir):
+    done = _run("bench.cifar_speedrun", "--data-dir", pack_dir, "--tiny", "--kimages", "1", "--widths", "8", "16",
+                "16", "--threads", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "reported on 500: test split of the file" in done.stdout
+    row = re.search(r"^\s+1\s+0\.\d+\s+0\s+([\d.]+)%", done.stdout, re.MULTILINE)
+    assert row and 0 <= float(row.group(1)) <= 100, done.stdout
+    assert "summary : 1k images" in done.stdout
