@@ -639,7 +639,8 @@ class TestWeek4Training(WeekProofs):
 
 class TestWeek4Architectures(WeekProofs):
     week = "week4_papers"
-    notebooks = ("04_alexnet", "05_vgg", "06_googlenet_inception", "07_xception", "08_resnet")
+    notebooks = ("04_alexnet", "05_vgg", "06_googlenet_inception", "07_xception", "08_resnet",
+                 "09_architectures_side_by_side")
 
 
 # Each assignment with exercises needs its class above (a long week one per part);
