@@ -31,7 +31,6 @@ The development copy is written by ``../shared/data/tools/make_cifar10_dev.py DI
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from dataclasses import dataclass
 
@@ -41,6 +40,7 @@ from torch import nn
 
 from bench.common import add_data_dir, apply_data_dir, header
 from shared import data
+from shared.augment import BatchTransform
 
 
 @dataclass
@@ -217,13 +217,6 @@ def train_and_test(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.T
             "images_per_second": total_steps * recipe.batch_size / train_seconds}
 
 
-def normalised(images: torch.Tensor) -> torch.Tensor:
-    """Return the uint8 images as floats normalised with CIFAR-10's channel statistics."""
-    mean, std = data.CHANNEL_STATS["cifar10"]
-    x = images.float() / 255
-    return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_dir(parser)
@@ -242,7 +235,9 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     print(header())
     cifar = data.load_cifar10()
-    x_train, y_train, x_test, y_test = normalised(cifar.x_train), cifar.y_train, normalised(cifar.x_test), cifar.y_test
+    # The whole set normalised once: augmentation then works on floats, epoch by epoch.
+    to_input = BatchTransform(*data.CHANNEL_STATS["cifar10"])
+    x_train, y_train, x_test, y_test = to_input(cifar.x_train), cifar.y_train, to_input(cifar.x_test), cifar.y_test
     split = "test split of the file"
     if args.validation:
         x_train, x_test = x_train[:-args.validation], x_train[-args.validation:]
@@ -266,8 +261,6 @@ def main(argv: list[str] | None = None) -> None:
         epochs = kimages * 1000 / len(y_train)
         print(f"summary : {kimages:g}k images ({epochs:.2f} epochs), {len(runs)} seed(s): mean accuracy {mean_acc:.2%}, "
               f"min {min(r['accuracy'] for r in runs):.2%}, slowest run {worst:.0f} s ({worst / 60:.1f} min)")
-    if not math.isfinite(sum(r["accuracy"] for _, r in results)):
-        raise SystemExit("a run produced no accuracy")
 
 
 if __name__ == "__main__":

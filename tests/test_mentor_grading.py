@@ -79,6 +79,11 @@ def _weeks_under_test() -> list[str]:
     return chosen or grading.assignments(REPO)
 
 
+def _notebooks_under_test() -> set[str]:
+    """The notebook stems named in DIC_GRADING_NOTEBOOKS (comma-separated); empty: every notebook."""
+    return {n for n in os.environ.get("DIC_GRADING_NOTEBOOKS", "").split(",") if n}
+
+
 def _source_folder(week: str) -> Path:
     return REPO / "tests" / "fixtures" / "demo_week" if week == DEMO else REPO / week
 
@@ -104,7 +109,7 @@ def courses(tmp_path_factory):
             shutil.copy(REPO / "nbgrader_config.py", root)
             shutil.copytree(_source_folder(week), root / week, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
             # DIC_GRADING_NOTEBOOKS (comma-separated stems) narrows a week to the notebooks being written.
-            chosen = [n for n in os.environ.get("DIC_GRADING_NOTEBOOKS", "").split(",") if n]
+            chosen = _notebooks_under_test()
             for path in (root / week).glob("*.ipynb"):
                 if (notebooks and path.stem not in notebooks) or (chosen and week != DEMO and path.stem not in chosen):
                     path.unlink()
@@ -432,8 +437,8 @@ class WeekProofs:
     def _only_weeks_under_test(self):
         if self.week != DEMO and self.week not in GRADED:
             pytest.skip(f"{self.week} is not under test (DIC_GRADING_WEEKS)")
-        chosen = [n for n in os.environ.get("DIC_GRADING_NOTEBOOKS", "").split(",") if n]
-        if self.week != DEMO and chosen and self.notebooks and not set(chosen) & set(self.notebooks):
+        chosen = _notebooks_under_test()
+        if self.week != DEMO and chosen and self.notebooks and not chosen & set(self.notebooks):
             pytest.skip(f"none of {type(self).__name__}'s notebooks is under test (DIC_GRADING_NOTEBOOKS)")
 
     def test_student_versions_hold_no_solutions_and_no_hidden_tests(self, courses):
