@@ -5,7 +5,8 @@ week 2 lesson 03. ``fit`` calls it once per epoch and adds, each only when asked
 validation pass and history, a learning-rate scheduler, early stopping and checkpoints you can resume
 from. The caller gives the loss, so the same loop trains classifiers (``nn.CrossEntropyLoss()``) and
 autoencoders (``nn.MSELoss()`` on batches of ``(x, x)``). Networks with another kind of step, such as a
-GAN's two players, write their own short loop.
+GAN's two players, pass their own ``train_step(x, y)``: it does the updates for one batch and returns the
+numbers to record, and ``fit`` keeps the rest (epochs, averages, progress bar, history).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shared.config import get_device
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 History = dict[str, list[float]]
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+TrainStep = Callable[[torch.Tensor, torch.Tensor], Mapping[str, float]]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -43,54 +45,67 @@ class CheckpointError(RuntimeError):
     """A checkpoint cannot be used: it belongs to another model, or would overwrite earlier work."""
 
 
-def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: LossFunction, optimizer: torch.optim.Optimizer,
-                    metrics: Mapping[str, Metric] | None = None, scheduler=None,
-                    device: torch.device | str | None = None) -> dict[str, float]:
+def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: LossFunction | None,
+                    optimizer: torch.optim.Optimizer | None, metrics: Mapping[str, Metric] | None = None,
+                    scheduler=None, device: torch.device | str | None = None,
+                    train_step: TrainStep | None = None) -> dict[str, float]:
     """Train ``model`` for one pass over ``loader``; return the mean loss (and metrics) per sample.
 
     ``scheduler``, if given, steps after every batch (for schedules such as ``OneCycleLR``). Batches go
-    to ``device``, by default the one the model is on.
+    to ``device``, by default the one the model is on. ``train_step(x, y)``, if given, replaces the five
+    steps below for each batch and returns its own numbers to average (a GAN's two losses, say).
     """
     device = device if device is not None else next(model.parameters()).device
     model.train()  # dropout and batch norm behave as in training
     totals, seen = {}, 0
     for batch, (x, y) in enumerate(loader):
         x, y = x.to(device), y.to(device)
-        optimizer.zero_grad()
-        outputs = model(x)
-        loss = loss_fn(outputs, y)
-        if not math.isfinite(loss.item()):  # stop before backward: the weights stay those of the last good step
-            raise TrainingDiverged(loss.item(), batch + 1)
-        loss.backward()
-        optimizer.step()
+        if train_step is not None:
+            values = {name: float(value) for name, value in train_step(x, y).items()}
+            for value in values.values():
+                if not math.isfinite(value):
+                    raise TrainingDiverged(value, batch + 1)
+        else:
+            optimizer.zero_grad()
+            outputs = model(x)
+            loss = loss_fn(outputs, y)
+            if not math.isfinite(loss.item()):  # stop before backward: the weights stay those of the last good step
+                raise TrainingDiverged(loss.item(), batch + 1)
+            loss.backward()
+            optimizer.step()
+            values = {"loss": loss.item(), **{name: float(metric(outputs.detach(), y))
+                                              for name, metric in (metrics or {}).items()}}
         if scheduler is not None:
             scheduler.step()
-        values = {"loss": loss.item(), **{name: float(metric(outputs.detach(), y))
-                                          for name, metric in (metrics or {}).items()}}
         for name, value in values.items():  # weighted by batch size: the last batch may be smaller
             totals[name] = totals.get(name, 0.0) + value * len(x)
         seen += len(x)
-        if isinstance(loader, tqdm):  # a progress bar: show the running loss
-            loader.set_postfix(loss=f"{totals['loss'] / seen:.4g}", refresh=False)
+        if isinstance(loader, tqdm):  # a progress bar: show the running losses
+            loader.set_postfix({name: f"{total / seen:.4g}" for name, total in totals.items() if "loss" in name},
+                               refresh=False)
     if seen == 0:
         raise ValueError("The loader gave no batches to train on: is the dataset empty?")
     return {name: total / seen for name, total in totals.items()}
 
 
-def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction, optimizer: torch.optim.Optimizer,
-        epochs: int, *, val_loader: Iterable | None = None, metrics: Mapping[str, Metric] | None = None,
-        scheduler=None, scheduler_interval: str = "epoch", patience: int | None = None,
-        checkpoint: str | Path | None = None, resume: bool = False, device: torch.device | str | None = None,
-        progress: bool = True) -> History:
+def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction | None,
+        optimizer: torch.optim.Optimizer | None, epochs: int, *, val_loader: Iterable | None = None,
+        metrics: Mapping[str, Metric] | None = None, scheduler=None, scheduler_interval: str = "epoch",
+        patience: int | None = None, checkpoint: str | Path | None = None, resume: bool = False,
+        device: torch.device | str | None = None, progress: bool = True,
+        train_step: TrainStep | None = None) -> History:
     """Train for ``epochs`` epochs; return the history, a list of values per epoch for each key.
 
     Keys: ``train_loss``, ``train_<metric>``, with ``val_loader`` also ``val_loss`` and ``val_<metric>``,
     plus ``lr`` and ``seconds``. The scheduler steps once per epoch, or after every batch with
     ``scheduler_interval="batch"``. ``patience`` stops after that many epochs without a better validation
     loss and puts back the best weights. ``checkpoint`` saves everything after every epoch;
-    ``resume=True`` continues from it.
+    ``resume=True`` continues from it. ``train_step(x, y)`` trains on one batch your own way (see
+    ``train_one_epoch``); its keys are recorded as ``train_<key>``, and ``loss_fn`` and ``optimizer`` may
+    then be None.
     """
-    _check_fit_arguments(optimizer, val_loader, scheduler, scheduler_interval, patience)
+    _check_fit_arguments(loss_fn, optimizer, val_loader, scheduler, scheduler_interval, patience, checkpoint,
+                         train_step)
     device = torch.device(device) if device is not None else get_device()
     model.to(device)
     state = {"epoch": 0, "history": {}, "best_loss": math.inf, "best_epoch": 0, "best_weights": None}
@@ -103,14 +118,16 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction, optimiz
         started = time.perf_counter()
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
         try:
-            train = train_one_epoch(model, bar, loss_fn, optimizer, metrics, per_batch, device)
+            train = train_one_epoch(model, bar, loss_fn, optimizer, metrics, per_batch, device, train_step)
         except TrainingDiverged as err:
             raise TrainingDiverged(err.loss, err.batch, epoch + 1) from None
         record = {f"train_{name}": value for name, value in train.items()}
         if val_loader is not None:
             val = evaluate(model, val_loader, loss_fn, metrics, device=device)
             record.update({f"val_{name}": value for name, value in val.items()})
-        record.update(lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - started)
+        if optimizer is not None:
+            record["lr"] = optimizer.param_groups[0]["lr"]
+        record["seconds"] = time.perf_counter() - started
         for key, value in record.items():
             history.setdefault(key, []).append(value)
         if progress:
@@ -135,11 +152,20 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction, optimiz
     return history
 
 
-def _check_fit_arguments(optimizer, val_loader, scheduler, scheduler_interval, patience) -> None:
+def _check_fit_arguments(loss_fn, optimizer, val_loader, scheduler, scheduler_interval, patience, checkpoint,
+                         train_step) -> None:
     """Refuse combinations that cannot work, rather than ignore part of them."""
-    if not isinstance(optimizer, torch.optim.Optimizer):
+    if train_step is None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}. "
-                        "For several optimizers (a GAN), write your own loop around your own step.")
+                        "For several optimizers (a GAN), pass optimizer=None and a train_step(x, y) that "
+                        "uses them.")
+    if train_step is None and loss_fn is None:
+        raise ValueError("loss_fn is None: give a loss (nn.CrossEntropyLoss(), say), or a train_step of your own.")
+    if val_loader is not None and loss_fn is None:
+        raise ValueError("Validation computes loss_fn on val_loader, but loss_fn is None: pass one, or no val_loader.")
+    if checkpoint is not None and optimizer is None:
+        raise ValueError("A checkpoint keeps the optimizer's state too, but optimizer is None. With several "
+                         "optimizers, save them yourself with torch.save after fit, or train without checkpoint.")
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}.")
     if scheduler_interval == "batch" and scheduler is None:

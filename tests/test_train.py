@@ -295,3 +295,55 @@ def test_train_one_epoch_is_the_week_2_loop():
                                                                                 momentum=0.9))
     assert ours_loss == pytest.approx(their_loss)
     assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters(), strict=True))
+
+
+def test_fit_runs_a_train_step_of_its_own_with_two_optimizers():
+    # A GAN-like step: two networks, two optimizers, two losses. fit keeps epochs, averages and history.
+    torch.manual_seed(0)
+    first, second = nn.Linear(4, 1), nn.Linear(4, 1)
+    both = nn.ModuleDict({"first": first, "second": second})
+    opt_first = torch.optim.SGD(first.parameters(), lr=0.1)
+    opt_second = torch.optim.SGD(second.parameters(), lr=0.1)
+    calls = []
+
+    def train_step(x, y):
+        calls.append(len(x))
+        losses = {}
+        for name, net, opt in (("first_loss", first, opt_first), ("second_loss", second, opt_second)):
+            opt.zero_grad()
+            loss = ((net(x).squeeze(1) - y.float()) ** 2).mean()
+            loss.backward()
+            opt.step()
+            losses[name] = loss.item()
+        return losses
+
+    x, y = torch.randn(30, 4), torch.randint(0, 2, (30,))
+    loader = BatchLoader(x, y, 10)
+    before = [p.detach().clone() for p in both.parameters()]
+    history = fit(both, loader, None, None, 3, train_step=train_step, progress=False, device="cpu")
+    assert calls == [10] * 9
+    assert set(history) == {"train_first_loss", "train_second_loss", "seconds"}
+    assert history["train_first_loss"][-1] < history["train_first_loss"][0]
+    assert all(not torch.equal(a, b) for a, b in zip(before, both.parameters(), strict=True))
+
+
+def test_a_train_step_that_returns_nan_stops_training():
+    loader = BatchLoader(torch.randn(20, 4), torch.zeros(20), 10)
+    with pytest.raises(TrainingDiverged, match="epoch 1, batch 1"):
+        fit(nn.Linear(4, 1), loader, None, None, 2, train_step=lambda x, y: {"loss": float("nan")},
+            progress=False, device="cpu")
+
+
+def test_missing_pieces_without_a_train_step_are_explained(tmp_path):
+    model = _model()
+    train, val = _loaders()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    step = lambda x, y: {"loss": 0.0}  # noqa: E731
+    with pytest.raises(ValueError, match="loss_fn is None"):
+        fit(model, train, None, sgd, 1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="Validation computes loss_fn"):
+        fit(model, train, None, None, 1, val_loader=val, train_step=step, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="save them yourself"):
+        fit(model, train, None, None, 1, checkpoint=tmp_path / "gan.pt", train_step=step, progress=False,
+            device="cpu")
+    assert not (tmp_path / "gan.pt").exists()
