@@ -13,7 +13,9 @@ seconds on a single GPU", 2024), rewritten here in the course's words and sized 
 - flip and 2-pixel translate augmentation, with each image flipped on alternate epochs;
 - an exponential moving average of the weights ("lookahead") every few steps;
 - test-time augmentation: the average of the logits for the image, its mirror and 1-pixel shifts;
-- channels-last memory, which speeds up convolutions on a CPU.
+- channels-last memory, which speeds up convolutions on a CPU;
+- bfloat16 autocast: the convolutions run in 16-bit floats (weights and optimizer stay 32-bit), about
+  twice as fast on a CPU with AVX-512 BF16 instructions; ``--fp32`` switches it off.
 
 The budget is the number of training images seen (``--kimages``, in thousands), not epochs, so a run on
 the development copy (40,000 photos: 5 epochs for 200k images) and one on the official set (50,000: 4
@@ -58,6 +60,7 @@ class Recipe:
     translate: int = 2
     ema_every: int = 5
     tta: bool = True
+    bf16: bool = True          # autocast the forward pass to bfloat16
 
 
 class GhostlessBatchNorm(nn.BatchNorm2d):
@@ -139,18 +142,20 @@ def triangle(step: int, total: int, start: float = 0.2, peak_at: float = 0.23, e
 
 
 @torch.no_grad()
-def predict_with_tta(model: nn.Module, images: torch.Tensor, tta: bool, batch_size: int = 1000) -> torch.Tensor:
+def predict_with_tta(model: nn.Module, images: torch.Tensor, tta: bool, bf16: bool = False,
+                     batch_size: int = 1000) -> torch.Tensor:
     """Return the logits, averaged over the image, its mirror and (with TTA) four 1-pixel shifts of both."""
     model.eval()
     outputs = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].contiguous(memory_format=torch.channels_last)
-        logits = model(x) + model(x.flip(3))
-        if tta:
-            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-            shifted = [padded[:, :, 0:32, 0:32], padded[:, :, 2:34, 2:34]]
-            logits = 0.5 * logits + 0.25 * sum(model(s) + model(s.flip(3)) for s in shifted)
-        outputs.append(logits)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x) + model(x.flip(3))
+            if tta:
+                padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+                shifted = [padded[:, :, 0:32, 0:32], padded[:, :, 2:34, 2:34]]
+                logits = 0.5 * logits + 0.25 * sum(model(s) + model(s.flip(3)) for s in shifted)
+        outputs.append(logits.float())
     return torch.cat(outputs)
 
 
@@ -192,8 +197,9 @@ def train_and_test(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.T
                 break
             idx = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
             x = images[idx].contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(x), y_train[idx], label_smoothing=recipe.label_smoothing,
-                                   reduction="sum")
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+                loss = F.cross_entropy(model(x), y_train[idx], label_smoothing=recipe.label_smoothing,
+                                       reduction="sum")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -210,7 +216,7 @@ def train_and_test(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.T
                             mine.copy_(avg)
         epoch += 1
     train_seconds = time.perf_counter() - start
-    logits = predict_with_tta(model, x_test, recipe.tta)
+    logits = predict_with_tta(model, x_test, recipe.tta, recipe.bf16)
     accuracy = (logits.argmax(1) == y_test).float().mean().item()
     seconds = time.perf_counter() - start
     return {"seed": seed, "accuracy": accuracy, "seconds": seconds, "train_seconds": train_seconds,
@@ -226,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--widths", type=int, nargs=3, default=list(Recipe.widths))
     parser.add_argument("--no-tta", action="store_true", help="test on the plain image and its mirror only")
     parser.add_argument("--no-ema", action="store_true", help="train without the weight average")
+    parser.add_argument("--fp32", action="store_true", help="compute in 32-bit floats (no bfloat16 autocast)")
     parser.add_argument("--validation", type=int, default=0,
                         help="hold out the last N training photos and report on them (for tuning)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -248,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for kimages in args.kimages:
         recipe = Recipe(kimages=kimages, widths=tuple(args.widths), tta=not args.no_tta,
-                        ema_every=0 if args.no_ema else Recipe.ema_every)
+                        ema_every=0 if args.no_ema else Recipe.ema_every, bf16=not args.fp32)
         for seed in args.seeds:
             r = train_and_test(x_train, y_train, x_test, y_test, recipe, seed)
             results.append((kimages, r))
