@@ -8,8 +8,8 @@ They accept NumPy arrays, PyTorch tensors and plain numbers alike.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from unittest import mock
 
 import numpy as np
@@ -128,13 +128,43 @@ def without(forbidden: Sequence[str], function: Callable, *args, **kwargs):
     For exercises done "by hand": ``without(["torch.nn.functional.conv2d"], conv2d, image, kernel)``
     fails with a clear message if the answer calls the library function it should reimplement.
     """
+    with switched_off(forbidden):
+        return function(*args, **kwargs)
+
+
+@contextmanager
+def switched_off(targets: Sequence[str] = (), torch_functions: Iterable[str] = (),
+                 message: str | None = None) -> Iterator[None]:
+    """Within the block, calling any of ``targets`` (dotted paths) or a PyTorch function named in
+    ``torch_functions`` fails with ``message``; yields nothing.
+
+    The names catch a library function however it is reached (``torch.conv2d``, ``F.conv2d``, a module's
+    forward, an alias imported earlier), because PyTorch reports every call to a function mode. Targets
+    of a library that is not installed (scipy, say) are skipped.
+    """
+    names = set(torch_functions)
     with ExitStack() as stack:
-        for target in forbidden:
+        for target in targets:
             owner_path, _, attribute = target.rpartition(".")
             owner = _resolve(owner_path)
             if owner is not None and hasattr(owner, attribute):
-                stack.enter_context(mock.patch.object(owner, attribute, _refusal(target)))
-        return function(*args, **kwargs)
+                stack.enter_context(mock.patch.object(owner, attribute, _refusal(target, message)))
+        if names:
+            stack.enter_context(_torch_function_refusal(names, message))
+        yield
+
+
+def torch_optim_targets() -> list[str]:
+    """Return the dotted paths that create or step a ``torch.optim`` optimizer, for ``switched_off``."""
+    import torch
+
+    targets = ["torch.optim.Optimizer.__init__"]
+    for name, cls in vars(torch.optim).items():
+        if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) and "step" in vars(cls):
+            targets.append(f"torch.optim.{name}.step")
+    for name in ("sgd", "adam", "adamw", "rmsprop", "nadam", "radam", "adamax"):  # the functional forms
+        targets += [f"torch.optim.{name}.{name}", f"torch.optim._functional.{name}"]
+    return targets
 
 
 def without_autograd(function: Callable, *args, **kwargs):
@@ -156,10 +186,26 @@ def _resolve(path: str):
     return None
 
 
-def _refusal(target: str) -> Callable:
+def _refusal(target: str, message: str | None = None) -> Callable:
     # One function per target: sharing a single mock between targets confuses torch's own tracing code.
     def refuse(*_args, **_kwargs):
+        if message:
+            raise AssertionError(f"{message} (your code called {target}).")
         if target in AUTOGRAD:
             raise AssertionError(f"Compute the gradient by hand, without autograd (your code called {target}).")
         raise AssertionError(f"Write this by hand: your code called {target}, the library function it replaces.")
     return refuse
+
+
+def _torch_function_refusal(names: set[str], message: str | None):
+    """Return a function mode that fails every PyTorch function call whose name is in ``names``."""
+    import torch
+
+    class Refuse(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            if name in names:
+                raise AssertionError(f"{message or 'Write this by hand'} (your code called torch's {name}).")
+            return func(*args, **(kwargs or {}))
+
+    return Refuse()

@@ -91,3 +91,30 @@ def test_without_lets_hand_written_code_through_and_stops_the_library():
             without_autograd(cheat, [1.0, 2.0])
     assert without_autograd(lambda w: [2 * v for v in w], [1.0, 2.0]) == [2.0, 4.0]
     assert gradient_by_autograd([1.0]).tolist() == [2.0]
+
+
+def test_switched_off_catches_the_library_however_it_is_reached_and_puts_it_back():
+    import torch
+    from torch.nn import functional as F
+
+    from shared.checks import switched_off, torch_optim_targets
+
+    conv = F.conv2d  # an alias taken before the block: only the function mode can see it
+    x, w = torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)
+    for cheat in (lambda: conv(x, w), lambda: torch.conv2d(x, w), lambda: torch.nn.Conv2d(1, 1, 2)(x)):
+        with pytest.raises(AssertionError, match="no convolutions here.*conv2d"):
+            with switched_off(["torch.nn.functional.conv2d", "scipy.signal.correlate2d"], {"conv2d"},
+                              message="no convolutions here"):
+                cheat()
+    with switched_off(["torch.nn.functional.conv2d"], {"conv2d"}):
+        assert (x[0, 0, :2, :2] * w[0, 0]).sum().item() == 4.0  # hand-written arithmetic passes
+    assert conv(x, w).sum().item() == 16.0  # and the library works again afterwards
+
+    p = torch.nn.Parameter(torch.ones(2))
+    p.grad = torch.ones(2)
+    for make_and_step in (lambda: torch.optim.SGD([p], lr=0.1), lambda: torch.optim.Adam([p]).step()):
+        with pytest.raises(AssertionError, match="torch.optim"):
+            with switched_off(torch_optim_targets(), message="update by hand: torch.optim is switched off"):
+                make_and_step()
+    torch.optim.SGD([p], lr=0.5).step()
+    assert p.detach().tolist() == [0.5, 0.5]

@@ -648,7 +648,18 @@ class TestWeek4Architectures(WeekProofs):
                  "09_architectures_side_by_side")
 
 
+class TestWeek5Autoencoders(WeekProofs):
+    week = "week5_autoencoders"
+    notebooks = ("01_autoencoder", "02_conv_autoencoder", "03_denoising", "04_latent_space_and_vae")
+
+
+class TestWeek5GANs(WeekProofs):
+    week = "week5_autoencoders"
+    notebooks = ("05_gan_from_scratch", "06_dcgan", "07_judging_generated_images")
+
+
 # Each assignment with exercises needs its class above (a long week one per part);
 # test_every_assignment_with_exercises_is_under_test says which is missing.
-PROOFS = (TestDemoAssignment, TestWeek1, TestWeek2, TestWeek3, TestWeek4Training, TestWeek4Architectures)
+PROOFS = (TestDemoAssignment, TestWeek1, TestWeek2, TestWeek3, TestWeek4Training, TestWeek4Architectures,
+          TestWeek5Autoencoders, TestWeek5GANs)
 
