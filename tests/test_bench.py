@@ -179,3 +179,35 @@ def test_speedrun_runs_end_to_end_and_reports_its_split(pack_dir):
     row = re.search(r"^\s+1\s+0\.\d+\s+0\s+([\d.]+)%", done.stdout, re.MULTILINE)
     assert row and 0 <= float(row.group(1)) <= 100, done.stdout
     assert "summary : 1k images" in done.stdout
+
+
+def test_week5_generative_runs_end_to_end_and_reports_its_split(pack_dir):
+    done = _run("bench.week5_generative", "--data-dir", pack_dir, "--tiny", "--threads", "1", "--gan-minutes", "0.02",
+                "--mlp-gan-minutes", "0.02")
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "python -m bench.week5_generative" in out and "date    : " in out
+    assert out.count("reported on 500: test split of the file") == 2  # MNIST and Fashion-MNIST
+    assert re.search(r"^model\s+data\s+train s\s+test MSE\s+PSNR dB\s+FD\s+min cls\s+max cls", out, re.MULTILINE)
+    accuracy = re.search(r"^DigitFeatures.*test accuracy ([\d.]+)%$", out, re.MULTILINE)
+    assert accuracy and 0 <= float(accuracy.group(1)) <= 100, out
+    for name in ("MLP autoencoder, code 32", "conv autoencoder, code 32"):
+        rows = re.findall(rf"^{name}\s+(MNIST|Fashion)\s+[\d.]+\s+([\d.]+)\s+([\d.]+)\s", out, re.MULTILINE)
+        assert [r[0] for r in rows] == ["MNIST", "Fashion"], out
+        assert all(0 <= float(mse) <= 1 for _, mse, _ in rows)
+    for name in ("noisy input, sigma 0.5", "denoiser"):  # MSE and PSNR, no generation figures
+        match = re.search(rf"^{re.escape(name)}.*\s([\d.]+)\s+([\d.]+)\s+-\s+-\s+-\s+-\s+(before|after) denoising",
+                          out, re.MULTILINE)
+        assert match and 0 <= float(match.group(1)) <= 1 and float(match.group(2)) > 0, out
+    for name in ("ConvVAE, latent 16", "DCGAN, 0.02 min budget", "MLP GAN, 0.02 min budget",
+                 "floor: test set vs training set"):
+        match = re.search(rf"^{re.escape(name)}\s+MNIST\s.*?([\d.]+)\s+([\d.]+)%\s+([\d.]+)%\s+(yes|no)\s", out,
+                          re.MULTILINE)
+        assert match, f"no row for {name}:\n{out}"
+        fd, low, high, ok = float(match.group(1)), float(match.group(2)), float(match.group(3)), match.group(4)
+        assert fd >= 0 and 0 <= low <= high <= 100 and ok == ("yes" if low >= 5 and high <= 15 else "no")
+    coverage = re.findall(r"^(VAE samples|DCGAN|MLP GAN|test set \(real digits\))\s+((?:[\d.]+\s*){10})$", out,
+                          re.MULTILINE)
+    assert len(coverage) == 4, out
+    assert all(sum(map(float, row.split())) == pytest.approx(100, abs=0.6) for _, row in coverage)
+    assert re.search(r"^total   : \d+ s$", out, re.MULTILINE)

@@ -1,0 +1,338 @@
+"""Week 5 on full MNIST: how well the autoencoders reconstruct, and how good the generated digits are.
+
+Every figure is measured on the TEST split of the file; the models train on the training split only.
+
+- Reconstruction (lessons 01, 02, 04): mean squared error and PSNR of test images passed through a fully
+  connected and a convolutional autoencoder with a 32-number code, on MNIST and Fashion-MNIST, and
+  through the ``ConvVAE`` (decoded from the mean code, no sampling).
+- Denoising (lesson 03): PSNR of test images with Gaussian noise (sigma 0.5, clipped to [0, 1]) before
+  and after a convolutional autoencoder trained on noisy/clean pairs.
+- Generation (lessons 05 to 07): ``DigitFeatures``, a small MNIST classifier, is trained first; its
+  penultimate activations give a Fréchet distance (the FID of Heusel et al. 2017 with that network in
+  place of Inception) between generated digits and the test set, and its predictions give the class
+  coverage (fraction of samples per predicted digit: a collapsed generator piles into few classes; the
+  goal is every class between 5% and 15%). Judged: the DCGAN trained for ``--gan-minutes`` of wall time,
+  the fully connected GAN for ``--mlp-gan-minutes``, the VAE's samples, and, as the floor (what real
+  digits score), the test set against as many training images as there are samples.
+
+The generative networks come from ``shared.generative`` (the ones lesson 07 judges). The two plain
+autoencoders are this benchmark's own, of the lessons' kind (encoder and decoder mirrored, sigmoid
+output); a lesson's own figures come from running it with ``bench/full_notebooks.py``. All training
+goes through ``shared.train.fit``: the VAE and the GANs pass their own ``train_step``. Adam throughout,
+batches of 128; epochs: DigitFeatures 3, MLP autoencoders 15, conv autoencoders and the denoiser 5, the
+VAE 10 (one each in the tiny smoke run). Each generator draws 10,000 samples (500 in tiny mode).
+
+    python -m bench.week5_generative --data-dir ../shared/data
+    python -m bench.week5_generative --data-dir ../shared/data --tiny --gan-minutes 0.05   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.common import add_data_dir, apply_data_dir, header
+from shared import config, data
+from shared.generative import (
+    ConvVAE,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    DigitFeatures,
+    MLPDiscriminator,
+    MLPGenerator,
+    dcgan_init,
+)
+from shared.metrics import accuracy, class_coverage, frechet_distance, psnr
+from shared.train import fit, predict
+
+CODE_SIZE = 32
+SIGMA = 0.5
+BATCH = 128
+COLUMNS = (f"{'model':<38} {'data':<8} {'train s':>8} {'test MSE':>9} {'PSNR dB':>8} {'FD':>8} {'min cls':>8} "
+           f"{'max cls':>8} {'5-15%':>5}  note")
+
+
+def epochs(full: int) -> int:
+    """Return the number of epochs: as given in full mode, one in the tiny smoke run."""
+    return config.by_mode(full=full, tiny=1)
+
+
+def images(x: torch.Tensor) -> torch.Tensor:
+    """Return uint8 images as floats in [0, 1]."""
+    return x.float() / 255
+
+
+def row(model: str, dataset: str, seconds: float | None = None, mse: float | None = None,
+        psnr_db: float | None = None, fd: float | None = None, coverage: torch.Tensor | None = None,
+        note: str = "") -> None:
+    """Print one line of the results table; a dash where a figure does not apply."""
+    def cell(value, width, form, unit=""):
+        return f"{'-':>{width + len(unit)}}" if value is None else f"{value:>{width}{form}}{unit}"
+    low = high = ok = None
+    if coverage is not None:
+        low, high = 100 * coverage.min().item(), 100 * coverage.max().item()
+        ok = "yes" if low >= 5 and high <= 15 else "no"
+    print(f"{model:<38} {dataset:<8} {cell(seconds, 8, '.1f')} {cell(mse, 9, '.5f')} {cell(psnr_db, 8, '.2f')} "
+          f"{cell(fd, 8, '.3f')} {cell(low, 7, '.1f', '%')} {cell(high, 7, '.1f', '%')} {cell(ok, 5, '')}  {note}",
+          flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Autoencoders (the benchmark's own, sigmoid outputs in [0, 1])
+
+
+def mlp_autoencoder(code: int) -> nn.Module:
+    """Return a fully connected autoencoder 784-256-code-256-784."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, code), nn.ReLU(),
+                         nn.Linear(code, 256), nn.ReLU(), nn.Linear(256, 784), nn.Sigmoid(),
+                         nn.Unflatten(1, (1, 28, 28)))
+
+
+def conv_autoencoder(code: int) -> nn.Module:
+    """Return a conv autoencoder with the ConvVAE's layers: 28x28 -> 7x7x64 -> code and back."""
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.Flatten(),
+        nn.Linear(64 * 7 * 7, code), nn.ReLU(), nn.Linear(code, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
+        nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Sigmoid())
+
+
+def add_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Return x plus Gaussian noise of std sigma, clipped to [0, 1] as a stored image would be."""
+    return (x + sigma * torch.randn(x.shape, generator=generator)).clamp(0, 1)
+
+
+class NoisyPairs:
+    """Batches of (noisy, clean) with fresh noise every epoch, so the denoiser never sees the same noise twice."""
+
+    def __init__(self, loader: data.BatchLoader, sigma: float):
+        self.loader, self.sigma = loader, sigma
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for x, _ in self.loader:
+            yield add_noise(x, self.sigma), x
+
+
+def train_autoencoder(model: nn.Module, x_train: torch.Tensor, n_epochs: int, seed: int,
+                      sigma: float = 0.0) -> float:
+    """Train on (x, x) pairs (or (noisy, clean) with sigma > 0) with Adam; return the seconds it took.
+
+    x_train holds floats in [0, 1]: BatchLoader scales only its inputs, so uint8 targets would stay 0..255.
+    """
+    loader = data.BatchLoader(x_train, x_train, BATCH, shuffle=True, seed=seed)
+    pairs = NoisyPairs(loader, sigma) if sigma else loader
+    history = fit(model, pairs, nn.MSELoss(), torch.optim.Adam(model.parameters(), 1e-3), n_epochs, progress=False)
+    return sum(history["seconds"])
+
+
+def reconstruction_row(name: str, dataset: str, seconds: float, output: torch.Tensor, target: torch.Tensor,
+                       note: str = "") -> None:
+    """Print the MSE and PSNR of reconstructions of the test images."""
+    row(name, dataset, seconds, F.mse_loss(output, target).item(), psnr(output, target), note=note)
+
+
+# ---------------------------------------------------------------------------------------------
+# The VAE and the GANs, each with its own train_step for fit
+
+
+def vae_step(vae: ConvVAE, optimizer: torch.optim.Optimizer) -> Callable:
+    """Return a train_step: binary cross-entropy summed per image plus the KL term, averaged over the batch."""
+    def step(x, _):
+        logits, mu, logvar = vae(x)
+        reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum() / len(x)
+        optimizer.zero_grad()
+        (reconstruction + kl).backward()
+        optimizer.step()
+        return {"loss": reconstruction.item() + kl.item(), "kl": kl.item()}
+    return step
+
+
+def gan_step(generator: nn.Module, discriminator: nn.Module, latent_dim: int, counter: list[int]) -> Callable:
+    """Return a train_step: one discriminator update, then one generator update (non-saturating loss)."""
+    # Adam with lr 2e-4 and beta1 0.5, as in the DCGAN paper: a high momentum makes the two players oscillate.
+    opt_g = torch.optim.Adam(generator.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), 2e-4, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+
+    def step(x, _):
+        real = x * 2 - 1  # the generators end in tanh: [-1, 1]
+        ones, zeros = torch.ones(len(x), 1, device=x.device), torch.zeros(len(x), 1, device=x.device)
+        fake = generator(torch.randn(len(x), latent_dim, device=x.device))
+        opt_d.zero_grad()
+        # detach: the discriminator's loss must not push gradients into the generator
+        d_loss = bce(discriminator(real), ones) + bce(discriminator(fake.detach()), zeros)
+        d_loss.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        g_loss = bce(discriminator(fake), ones)  # "fool D": log D(G(z)) up, stronger gradients early on
+        g_loss.backward()
+        opt_g.step()
+        counter[0] += len(x)
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+    return step
+
+
+class UntilDeadline:
+    """The loader's batches until a wall-clock deadline (always at least one), so fit trains for a time budget."""
+
+    def __init__(self, loader: Iterable, deadline: float):
+        self.loader, self.deadline = loader, deadline
+
+    def __iter__(self):
+        for i, batch in enumerate(self.loader):
+            if i and time.perf_counter() >= self.deadline:
+                return
+            yield batch
+
+
+def train_gan(generator: nn.Module, discriminator: nn.Module, x_train: torch.Tensor, minutes: float,
+              seed: int) -> tuple[float, float]:
+    """Train for a wall-time budget; return the seconds taken and the epochs done."""
+    gan = nn.ModuleDict({"generator": generator, "discriminator": discriminator})
+    seen = [0]
+    step = gan_step(generator, discriminator, generator.latent_dim, seen)
+    loader = data.BatchLoader(x_train, x_train, BATCH, shuffle=True, seed=seed, drop_last=True)
+    started = time.perf_counter()
+    deadline = started + 60 * minutes
+    while time.perf_counter() < deadline:  # one fit call per (possibly cut) epoch
+        fit(gan, UntilDeadline(loader, deadline), None, None, 1, train_step=step, progress=False)
+    return time.perf_counter() - started, seen[0] / len(x_train)
+
+
+@torch.no_grad()
+def gan_samples(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
+    """Return n samples in [0, 1] (batch norm in eval mode), from a seeded draw of z."""
+    generator.eval()
+    z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
+    return torch.cat([(generator(chunk) + 1) / 2 for chunk in z.split(500)]).clamp(0, 1)
+
+
+@torch.no_grad()
+def judge(classifier: DigitFeatures, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the classifier's features and predicted classes for images in [0, 1]."""
+    classifier.eval()
+    features = torch.cat([classifier.features(chunk) for chunk in x.split(500)])
+    return features, classifier.head(features).argmax(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_dir(parser)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--gan-minutes", type=float, default=12.0, help="wall-time budget of the DCGAN")
+    parser.add_argument("--mlp-gan-minutes", type=float, default=3.0,
+                        help="wall-time budget of the fully connected GAN")
+    args = parser.parse_args(argv)
+    apply_data_dir(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(header())
+    started = time.perf_counter()
+    mnist, fashion = data.load_mnist(), data.load_fashion_mnist()
+    for name, dataset in (("mnist", mnist), ("fashion_mnist", fashion)):
+        print(f"data    : {data.dataset_path(name)} | train {len(dataset.y_train)}, reported on "
+              f"{len(dataset.y_test)}: test split of the file")
+    n_samples = config.by_mode(full=10_000, tiny=500)
+    seed = args.seed
+    print(f"settings: seed {seed}, code size {CODE_SIZE}, batch {BATCH}, Adam; denoising sigma {SIGMA}; "
+          f"{n_samples} samples per generator")
+    print()
+    print(COLUMNS)
+    print("-" * len(COLUMNS))
+
+    # (c) first: the judge of the generators.
+    config.seed_everything(seed)
+    classifier = DigitFeatures()
+    history = fit(classifier, data.BatchLoader(mnist.x_train, mnist.y_train, BATCH, shuffle=True, seed=seed),
+                  nn.CrossEntropyLoss(), torch.optim.Adam(classifier.parameters(), 1e-3), epochs(3), progress=False)
+    x_test, x_train = images(mnist.x_test), images(mnist.x_train)
+    test_accuracy = accuracy(predict(classifier, x_test), mnist.y_test)
+    row("DigitFeatures (judge, 128 features)", "MNIST", sum(history["seconds"]),
+        note=f"test accuracy {test_accuracy:.2%}")
+    test_features, test_classes = judge(classifier, x_test)
+
+    # (a) reconstruction at code size 32.
+    for label, dataset in (("MNIST", mnist), ("Fashion", fashion)):
+        train, target = images(dataset.x_train), images(dataset.x_test)
+        for name, build, n_epochs in (("MLP autoencoder", mlp_autoencoder, 15),
+                                      ("conv autoencoder", conv_autoencoder, 5)):
+            config.seed_everything(seed)
+            model = build(CODE_SIZE)
+            seconds = train_autoencoder(model, train, epochs(n_epochs), seed)
+            reconstruction_row(f"{name}, code {CODE_SIZE}", label, seconds, predict(model, target), target,
+                               f"{epochs(n_epochs)} epoch(s)")
+        del train
+
+    # (b) denoising, on test images with seeded noise.
+    config.seed_everything(seed)
+    noisy = add_noise(x_test, SIGMA, torch.Generator().manual_seed(seed + 1))
+    reconstruction_row(f"noisy input, sigma {SIGMA} (no model)", "MNIST", None, noisy, x_test, "before denoising")
+    denoiser = conv_autoencoder(CODE_SIZE)
+    seconds = train_autoencoder(denoiser, x_train, epochs(5), seed, sigma=SIGMA)
+    reconstruction_row(f"denoiser (conv AE, code {CODE_SIZE})", "MNIST", seconds, predict(denoiser, noisy), x_test,
+                       f"after denoising, {epochs(5)} epoch(s)")
+
+    # The VAE: reconstruction through the mean code, then its samples.
+    config.seed_everything(seed)
+    vae = ConvVAE(latent_dim=16)
+    loader = data.BatchLoader(x_train, x_train, BATCH, shuffle=True, seed=seed)
+    history = fit(vae, loader, None, None, epochs(10), progress=False,
+                  train_step=vae_step(vae, torch.optim.Adam(vae.parameters(), 1e-3)))
+    with torch.no_grad():
+        vae.eval()
+        means = torch.cat([torch.sigmoid(vae.decode(vae.encode(chunk)[0])) for chunk in x_test.split(500)])
+        draws = torch.Generator().manual_seed(seed)
+        samples = torch.cat([vae.sample(len(chunk), draws) for chunk in torch.arange(n_samples).split(500)])
+    features, classes = judge(classifier, samples)
+    coverage = {"VAE samples": class_coverage(classes)}
+    row("ConvVAE, latent 16", "MNIST", sum(history["seconds"]), F.mse_loss(means, x_test).item(),
+        psnr(means, x_test), frechet_distance(features, test_features), coverage["VAE samples"],
+        f"{epochs(10)} epoch(s); MSE/PSNR via the mean code")
+
+    # (d) the GANs, each for a wall-time budget.
+    for name, build, minutes in (("DCGAN", lambda: (DCGANGenerator(), DCGANDiscriminator()), args.gan_minutes),
+                                 ("MLP GAN", lambda: (MLPGenerator(), MLPDiscriminator()), args.mlp_gan_minutes)):
+        config.seed_everything(seed)
+        generator, discriminator = build()
+        if name == "DCGAN":  # weights from N(0, 0.02), as the paper prescribes
+            dcgan_init(generator)
+            dcgan_init(discriminator)
+        seconds, epochs_done = train_gan(generator, discriminator, x_train, minutes, seed)
+        features, classes = judge(classifier, gan_samples(generator, n_samples, seed))
+        coverage[name] = class_coverage(classes)
+        row(f"{name}, {minutes:g} min budget", "MNIST", seconds, fd=frechet_distance(features, test_features),
+            coverage=coverage[name], note=f"{epochs_done:.2f} epochs")
+
+    # The floor: real test digits against as many real training digits as there are samples (the
+    # Fréchet distance of a finite sample is biased upwards, the more so the fewer the images).
+    subset = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:n_samples]
+    train_features, _ = judge(classifier, x_train[subset])
+    coverage["test set (real digits)"] = class_coverage(test_classes)
+    row("floor: test set vs training set", "MNIST", fd=frechet_distance(test_features, train_features),
+        coverage=coverage["test set (real digits)"],
+        note=f"{len(x_test)} test vs {len(subset)} random training images")
+
+    print()
+    print("coverage: % of samples per predicted digit (goal: every digit between 5% and 15%)")
+    print(f"{'':<24}" + "".join(f"{digit:>6}" for digit in range(10)))
+    for name, fractions in coverage.items():
+        print(f"{name:<24}" + "".join(f"{100 * f:6.1f}" for f in fractions.tolist()))
+    print("FD: Fréchet distance to the MNIST test set in DigitFeatures space (lower is better; the floor "
+          "row is what real digits score)")
+    print(f"total   : {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
