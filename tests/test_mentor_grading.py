@@ -224,8 +224,9 @@ def _grade_cohort(course: Path, week: str) -> dict:
     released = {name: nbformat.read(course / "grading" / "release" / week / f"{name}.ipynb", 4)
                 for name in sources}
     _submit(course, "reference", week, sources)
-    _submit(course, "blank", week, released)
     if week == DEMO:
+        # For the lessons, the blank version's zero is proven in the strip-proof kernel (one run less each).
+        _submit(course, "blank", week, released)
         # No solutions and no tests: only the original tests, put back by the grader, give the 0 it deserves.
         _submit(course, "tamper", week, {name: _emptied_tests(nb) for name, nb in released.items()})
         # Right solutions, tests deleted: the grader must put the tests back, run them and flag the deletion.
@@ -267,6 +268,31 @@ def cohorts(courses):
 
 
 @pytest.fixture(scope="session")
+def strip_proofs(courses):
+    """A function giving, per notebook with exercises, (name, source, stubs, failures of _strip_each_solution)."""
+    made: dict[tuple[str, tuple[str, ...]], list] = {}
+
+    def proofs_for(week: str, notebooks: tuple[str, ...] = ()) -> list:
+        if (week, notebooks) not in made:
+            course, jobs = courses(week, notebooks), []
+            for source_path in sorted((course / week).glob("*.ipynb")):
+                source = nbformat.read(source_path, 4)
+                if not any(_is_test(c) for c in source.cells):
+                    continue
+                released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
+                sources = {_meta(c)["grade_id"]: c.source for c in source.cells if _is_code_solution(c)}
+                # Solution cells without a solution region are left as they are in the student version.
+                stubs = {_meta(c)["grade_id"]: c.source for c in released.cells
+                         if _is_code_solution(c) and c.source != sources[_meta(c)["grade_id"]]}
+                failures = _strip_each_solution(source, stubs, source_path.parent)
+                jobs.append((f"{week}/{source_path.name}", source, stubs, failures))
+            made[week, notebooks] = jobs
+        return made[week, notebooks]
+
+    return proofs_for
+
+
+@pytest.fixture(scope="session")
 def cohort(cohorts) -> dict:
     """The demo assignment's cohort."""
     return cohorts(DEMO)
@@ -279,9 +305,11 @@ def _auto_rows(grades, week, student):
 
 
 def _assert_no_better_than_blank_and_flagged(cohort, week, student, notebook=None):
-    blank = {(r["notebook"], r["cell"]): float(r["points"]) for r in _auto_rows(cohort, week, "blank")}
+    # A lesson's blank version scores zero everywhere (proven in the strip-proof kernel); the demo's is graded.
+    blank = {(r["notebook"], r["cell"]): float(r["points"]) for r in cohort[week]
+             if r["student"] == "blank" and r["kind"] == "auto"}
     rows = [r for r in _auto_rows(cohort, week, student) if notebook in (None, r["notebook"])]
-    better = [r for r in rows if float(r["points"]) > blank[(r["notebook"], r["cell"])]]
+    better = [r for r in rows if float(r["points"]) > blank.get((r["notebook"], r["cell"]), 0.0)]
     assert not better, f"{week}: {student} scored more than an untouched student version: {better}"
     assert any(r["note"].startswith("integrity: ") for r in rows), f"{week}: {student} was not flagged"
 
@@ -334,6 +362,17 @@ def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], f
                 client.execute_cell(probe, index)
             failures[grade_id] = _failing_tests(probes)
             client.execute_cell(nbformat.v4.new_code_cell(solution.source), positions[grade_id])
+        # Last, the untouched student version: every stub in at once, then every test again (under
+        # "blank": the tests that fail; all of them must, for a blank notebook to score zero).
+        for grade_id, stub in stubs.items():
+            names = _defined_names(nb.cells[positions[grade_id]].source)
+            if names:
+                client.execute_cell(nbformat.v4.new_code_cell(f"del {', '.join(names)}"), positions[grade_id])
+            client.execute_cell(nbformat.v4.new_code_cell(stub), positions[grade_id])
+        probes = [nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for _, c in tests]
+        for (index, _), probe in zip(tests, probes, strict=True):
+            client.execute_cell(probe, index)
+        failures["blank"] = _failing_tests(probes)
     return failures
 
 
@@ -468,10 +507,14 @@ class WeekProofs:
                     assert "raise NotImplementedError" in student_cell.source, \
                         f"{week}/{source_path.name}, cell {meta['grade_id']}: no NotImplementedError stub"
 
-    def test_untouched_student_version_scores_zero(self, cohorts):
+    def test_untouched_student_version_scores_zero(self, cohorts, strip_proofs):
         week = self.week
-        scored = [r for r in _auto_rows(cohorts(week, self.notebooks), week, "blank") if float(r["points"]) != 0]
-        assert not scored, f"{week}: cells score points with no solution: {scored}"
+        for name, source, _, failures in strip_proofs(week, self.notebooks):
+            passing = {_meta(c)["grade_id"] for c in source.cells if _is_test(c)} - failures["blank"]
+            assert not passing, f"{name}: with no solution at all these tests still pass: {passing}"
+        if week == DEMO:  # and through nbgrader, as a mentor grades it
+            scored = [r for r in _auto_rows(cohorts(week), week, "blank") if float(r["points"]) != 0]
+            assert not scored, f"{week}: cells score points with no solution: {scored}"
 
     def test_reference_solutions_score_full_marks_without_flags(self, cohorts):
         week = self.week
@@ -479,23 +522,10 @@ class WeekProofs:
         short = [r for r in rows if float(r["points"]) != float(r["max"]) or r["note"]]
         assert not short, f"{week}: the reference solution misses points or is flagged: {short}"
 
-    def test_every_notebook_runs_and_every_autograded_cell_fails_once_its_solution_is_stripped(self, courses):
-        week = self.week
+    def test_every_notebook_runs_and_every_autograded_cell_fails_once_its_solution_is_stripped(self, strip_proofs):
         # For notebooks with exercises this is also their top-to-bottom run in tiny mode (conftest.py keeps
         # nbval from running them a second time in the full suite).
-        course, jobs = courses(week, self.notebooks), []
-        for source_path in sorted((course / week).glob("*.ipynb")):
-            source = nbformat.read(source_path, 4)
-            if not any(_is_test(c) for c in source.cells):
-                continue
-            released = nbformat.read(course / "grading" / "release" / week / source_path.name, 4)
-            sources = {_meta(c)["grade_id"]: c.source for c in source.cells if _is_code_solution(c)}
-            # Solution cells without a solution region are left as they are in the student version.
-            stubs = {_meta(c)["grade_id"]: c.source for c in released.cells
-                     if _is_code_solution(c) and c.source != sources[_meta(c)["grade_id"]]}
-            jobs.append((f"{week}/{source_path.name}", source, stubs, source_path.parent))
-        results = [_strip_each_solution(source, stubs, folder) for _, source, stubs, folder in jobs]
-        for (name, source, stubs, _), failures in zip(jobs, results, strict=True):
+        for name, source, stubs, failures in strip_proofs(self.week, self.notebooks):
             assert not failures["errors"], f"{name}: cells fail with every solution in place: {failures['errors']}"
             assert not failures[None], f"{name}: with every solution in place these tests fail: {failures[None]}"
             for grade_id in stubs:
@@ -503,7 +533,6 @@ class WeekProofs:
             caught = set().union(*(failures[g] for g in stubs))
             untested = {_meta(c)["grade_id"] for c in source.cells if _is_test(c)} - caught
             assert not untested, f"{name}: these tests pass whichever solution is stripped: {untested}"
-
 
 
 class TestDemoAssignment(WeekProofs):
