@@ -2,7 +2,7 @@
 
 The accuracies a lesson states come from here: each notebook runs top to bottom exactly as a mentee
 runs it (DIC_TINY unset), with the lesson's own code and recipe, and every printed line that mentions an
-accuracy (or images/s, FLOPs or parameters) is reported. The record also names the data folder and the
+accuracy (or images/s, FLOPs, parameters, and for week 5 MSE, PSNR, Fréchet distance or coverage) is reported. The record also names the data folder and the
 dataset files in it (size, image counts, SHA-256), so a figure measured on a development copy, such as
 the data pack's CIFAR-10 copy (tools/make_cifar10_dev.py: 40,000 training photos, 10,000 held out),
 cannot pass for one on the official set.
@@ -33,7 +33,7 @@ from bench.common import header
 from shared import config, data
 
 # A printed line mentioning one of these is part of the record (the architecture lessons print all four).
-REPORTED = ("accuracy", "images/s", "flop", "parameters")
+REPORTED = ("accuracy", "images/s", "flop", "parameters", "mse", "psnr", "fréchet", "coverage")
 
 
 @dataclass
