@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.data import CHANNEL_STATS
+
 
 class ConvVAE(nn.Module):
     """A convolutional VAE (Kingma & Welling 2014): 28x28 -> 7x7x64 -> (mu, logvar) and back to logits."""
@@ -150,7 +152,8 @@ class DigitFeatures(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Return the penultimate activations (N, 128) of images (N, 1, 28, 28) in [0, 1]."""
-        return self.body((x - 0.1307) / 0.3081)  # MNIST's mean and std: inputs in [0, 1] like the VAE's
+        (mean,), (std,) = CHANNEL_STATS["mnist"]  # normalised inside: inputs in [0, 1], like the VAE's
+        return self.body((x - mean) / std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return class logits (N, num_classes) for images in [0, 1]."""
