@@ -497,7 +497,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "check":
             print_self_check(self_check(args.notebook, args.timeout))
         elif args.command == "formgrader":
-            return subprocess.call(formgrader_command(course, server_args), cwd=course)
+            command = formgrader_command(course, server_args)
+            os.chdir(course)
+            # Become the server rather than start it as a child: stopping this command (Ctrl-C, or a
+            # process manager's SIGTERM) then stops JupyterLab too, instead of leaving it running.
+            os.execv(command[0], command)
         elif args.command == "export":
             print(f"grades: {export_grades(args.week, course)}")
         elif args.command == "autograde":
