@@ -333,8 +333,8 @@ def _defined_names(source: str) -> list[str]:
 def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], folder: Path) -> dict:
     """Run the notebook once, then for each solution in turn: put in its stub, rerun every test cell, restore.
 
-    Returns the failing test ids per stripped solution (key None: with every solution in place), and
-    under "errors" every cell that failed in the first, complete run. One kernel per notebook instead of
+    Returns the failing test ids per stripped solution (key None: with every solution in place; key
+    "blank": with every stub in at once), and under "errors" every cell that failed in the first run. One kernel per notebook instead of
     one per solution keeps this quick; the first run is also the notebook's top-to-bottom run in CI.
     """
     nb = copy.deepcopy(source)
@@ -349,30 +349,31 @@ def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], f
         failures[None] = _failing_tests(nb.cells)
         failures["errors"] = {f"cell {i}: {o['ename']}: {o['evalue'][:200]}" for i, c in enumerate(nb.cells)
                               for o in c.get("outputs", []) if o.get("output_type") == "error"}
-        for grade_id, stub in stubs.items():
-            solution = nb.cells[positions[grade_id]]
+
+        def put_in(grade_id: str, stub: str) -> None:
             # As in a fresh student kernel: what the solution cell defined is gone before its stub runs
             # (a stub that raises at definition time, like a class body, then leaves the name undefined).
-            names = _defined_names(solution.source)
-            if names:
-                client.execute_cell(nbformat.v4.new_code_cell(f"del {', '.join(names)}"), positions[grade_id])
-            client.execute_cell(nbformat.v4.new_code_cell(stub), positions[grade_id])
-            probes = [nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for _, c in tests]
-            for (index, _), probe in zip(tests, probes, strict=True):
-                client.execute_cell(probe, index)
-            failures[grade_id] = _failing_tests(probes)
-            client.execute_cell(nbformat.v4.new_code_cell(solution.source), positions[grade_id])
-        # Last, the untouched student version: every stub in at once, then every test again (under
-        # "blank": the tests that fail; all of them must, for a blank notebook to score zero).
-        for grade_id, stub in stubs.items():
             names = _defined_names(nb.cells[positions[grade_id]].source)
             if names:
                 client.execute_cell(nbformat.v4.new_code_cell(f"del {', '.join(names)}"), positions[grade_id])
             client.execute_cell(nbformat.v4.new_code_cell(stub), positions[grade_id])
-        probes = [nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for _, c in tests]
-        for (index, _), probe in zip(tests, probes, strict=True):
-            client.execute_cell(probe, index)
-        failures["blank"] = _failing_tests(probes)
+
+        def failing_tests_now() -> set[str]:
+            probes = [nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for _, c in tests]
+            for (index, _), probe in zip(tests, probes, strict=True):
+                client.execute_cell(probe, index)
+            return _failing_tests(probes)
+
+        for grade_id, stub in stubs.items():
+            put_in(grade_id, stub)
+            failures[grade_id] = failing_tests_now()
+            client.execute_cell(nbformat.v4.new_code_cell(nb.cells[positions[grade_id]].source),
+                                positions[grade_id])  # the solution back
+        # Last, the untouched student version: every stub in at once, then every test again (under
+        # "blank": the tests that fail; all of them must, for a blank notebook to score zero).
+        for grade_id, stub in stubs.items():
+            put_in(grade_id, stub)
+        failures["blank"] = failing_tests_now()
     return failures
 
 
