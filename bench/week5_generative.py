@@ -208,6 +208,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, x_train: torch.Ten
 
 
 @torch.no_grad()
+@torch.no_grad()  # 10,000 samples: no autograd graph to build and keep
 def gan_samples(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
     """Return n samples in [0, 1] (batch norm in eval mode), from a seeded draw of z."""
     generator.eval()
