@@ -28,6 +28,7 @@ Metric = Callable[[torch.Tensor, torch.Tensor], float]
 History = dict[str, list[float]]
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 TrainStep = Callable[[torch.Tensor, torch.Tensor], Mapping[str, float]]
+EpochHook = Callable[[int, Mapping[str, float], nn.Module], None]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -93,7 +94,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction | None,
         metrics: Mapping[str, Metric] | None = None, scheduler=None, scheduler_interval: str = "epoch",
         patience: int | None = None, checkpoint: str | Path | None = None, resume: bool = False,
         device: torch.device | str | None = None, progress: bool = True,
-        train_step: TrainStep | None = None) -> History:
+        train_step: TrainStep | None = None, on_epoch_end: EpochHook | None = None) -> History:
     """Train for ``epochs`` epochs; return the history, a list of values per epoch for each key.
 
     Keys: ``train_loss``, ``train_<metric>``, with ``val_loader`` also ``val_loss`` and ``val_<metric>``,
@@ -102,7 +103,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction | None,
     loss and puts back the best weights. ``checkpoint`` saves everything after every epoch;
     ``resume=True`` continues from it. ``train_step(x, y)`` trains on one batch your own way (see
     ``train_one_epoch``); its keys are recorded as ``train_<key>``, and ``loss_fn`` and ``optimizer`` may
-    then be None.
+    then be None. ``on_epoch_end(epoch, record, model)``, if given, is called after every epoch with
+    that epoch's numbers, for example to log them to TensorBoard (``shared.track.TensorBoardLogger``).
     """
     _check_fit_arguments(loss_fn, optimizer, val_loader, scheduler, scheduler_interval, patience, checkpoint,
                          train_step)
@@ -133,6 +135,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction | None,
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
                 f"{k} {v:.4g}" for k, v in record.items() if k not in ("lr", "seconds")))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, record, model)
         if scheduler is not None and per_batch is None:
             _step_per_epoch(scheduler, record)
         if record.get("val_loss", math.inf) < state["best_loss"]:
