@@ -40,19 +40,25 @@ def test_data_pipeline_reports_every_pipeline(pack_dir):
     assert speedup == pytest.approx(expected, abs=0.051)
 
 
-def test_trainer_overhead_reports_both_loops(pack_dir):
+def test_trainer_overhead_reports_all_three_loops(pack_dir):
     done = _run("bench.trainer_overhead", "--data-dir", pack_dir, "--tiny", "--samples", "256", "--epochs", "1",
                 "--repeats", "2")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "timing_cnn" in done.stdout
-    medians = dict(re.findall(r"^(hand-written loop|fit \(progress bar \+ accuracy\))\s+median\s+([\d.]+) s",
-                              done.stdout, re.MULTILINE))
-    assert len(medians) == 2 and all(float(m) > 0 for m in medians.values()), done.stdout
-    overhead = float(re.search(r"fit overhead ([+-][\d.]+)%", done.stdout).group(1))
-    base, ours = float(medians["hand-written loop"]), float(medians["fit (progress bar + accuracy)"])
-    # The printed medians are rounded to 0.01 s, so the overhead computed from them is only that exact.
+    loops = ("hand-written loop", "fit (progress bar + accuracy)", "fit + TensorBoardLogger")
+    medians = {name: float(m) for name, m in re.findall(
+        r"^(hand-written loop|fit \(progress bar \+ accuracy\)|fit \+ TensorBoardLogger)\s+wall median\s+([\d.]+) s",
+        done.stdout, re.MULTILINE)}
+    assert set(medians) == set(loops) and all(m > 0 for m in medians.values()), done.stdout
+    overhead, tracking = (float(v) for v in re.search(
+        r"wall time: fit overhead ([+-][\d.]+)% .* tracking adds ([+-][\d.]+)%", done.stdout).groups())
+    base, ours, tracked = (medians[name] for name in loops)
+    # The printed medians are rounded to 0.01 s, so percentages computed from them are only that exact.
     rounding = 100 * (0.005 / base + 0.005 * ours / base ** 2) + 0.1
     assert overhead == pytest.approx(100 * (ours - base) / base, abs=rounding)
+    rounding = 100 * (0.005 / ours + 0.005 * tracked / ours ** 2) + 0.1
+    assert tracking == pytest.approx(100 * (tracked - ours) / ours, abs=rounding)
+    assert "CPU time: fit overhead" in done.stdout
 
 
 def test_benchmarks_hold_no_copies_of_lesson_models():
