@@ -10,12 +10,17 @@ fetches. We then write one ``.npz`` per dataset (uint8 images, int64 labels, cla
 ``.sha256`` file beside it, so a later load can tell a complete file from a damaged one.
 The bird species and the Otto product table live on Kaggle and need the ``kaggle`` command and an API
 token (https://www.kaggle.com/docs/api).
+
+Pretrained weights (the bird contest's transfer learning) come through ``download_weights``: a file
+fetched once by URL, its SHA-256 checked before it is kept, and an error that says what to do when the
+download fails; nothing falls back to other weights behind your back.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,6 +124,75 @@ def _kaggle(arguments: list[str]) -> None:
             "and run this command again. (For the Otto table, also accept the competition's rules on its page.)"
         )
     subprocess.run(["kaggle", *arguments], check=True)
+
+
+class WeightsDownloadError(RuntimeError):
+    """Pretrained weights could not be downloaded, or the file that came is not the one expected."""
+
+
+def weights_dir() -> Path:
+    """Return the folder pretrained weights go to by default: PyTorch's own cache (``torch.hub.get_dir()``).
+
+    torchvision saves its pretrained weights there under the same file names, so a file it already
+    downloaded is found and not fetched again.
+    """
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def hash_prefix_from_name(url_or_name: str) -> str:
+    """Return the SHA-256 prefix a PyTorch weight file carries in its name (``resnet18-f37072fd.pth``)."""
+    name = url_or_name.rstrip("/").rsplit("/", 1)[-1]
+    found = re.search(r"-([a-f0-9]{8,})\.", name)  # torch.hub's convention, at least 8 hex digits
+    if found is None:
+        raise ValueError(f"{name!r} carries no hash in its name (like resnet18-f37072fd.pth): give the "
+                         "file's sha256 (or hash_prefix) to download_weights.")
+    return found.group(1)
+
+
+def download_weights(url: str, file_name: str | None = None, *, sha256: str | None = None,
+                     hash_prefix: str | None = None, dest_dir: str | Path | None = None,
+                     progress: bool = True, hint: str = "") -> Path:
+    """Return the path of the weights file at ``url``, downloading it once and checking its SHA-256.
+
+    ``sha256`` is the file's full digest; ``hash_prefix`` its first hex digits (PyTorch puts 8 of them in
+    its file names; without either, they are read from the name). ``file_name`` defaults to the URL's
+    last part, ``dest_dir`` to ``weights_dir()``. A file already there is checked and used as it is; a
+    damaged one is downloaded again. The download goes to a temporary file that is kept only when its
+    hash is right (``torch.hub.download_url_to_file`` does this), so a failure leaves nothing behind.
+    Any failure raises ``WeightsDownloadError``; ``hint`` is added to its message (what to do offline).
+    """
+    import torch
+
+    expected = (sha256 or hash_prefix or hash_prefix_from_name(file_name or url)).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{8,64}", expected):
+        raise ValueError(f"The expected hash {expected!r} should be 8 to 64 hex digits of a SHA-256.")
+    file_name = file_name or url.rstrip("/").rsplit("/", 1)[-1]
+    dest_dir = Path(dest_dir) if dest_dir is not None else weights_dir()
+    target = dest_dir / file_name
+    advice = f"\n{hint}" if hint else ""
+    if target.exists():
+        actual = sha256_of(target)
+        if actual.startswith(expected):
+            return target
+        print(f"{target} is damaged or another file (SHA-256 {actual[:12]}..., expected {expected[:12]}...): "
+              "downloading it again.")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=expected, progress=progress)
+    except RuntimeError as err:
+        if "invalid hash value" not in str(err):
+            raise
+        raise WeightsDownloadError(
+            f"The file downloaded from {url} is not the one expected: its SHA-256 does not start with "
+            f"{expected[:12]}... ({err}). It was not kept. The server may have sent an error page or a changed "
+            f"file; try again later, and never load weights that fail this check.{advice}") from err
+    except OSError as err:  # urllib's URLError and HTTPError are OSErrors; so are a full disk and a bad path
+        raise WeightsDownloadError(
+            f"Could not download {url} to {target} ({type(err).__name__}: {err}). Check your internet "
+            f"connection (and any proxy); nothing was saved.{advice}") from err
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,3 +152,99 @@ def test_command_line_reports_failures_and_unknown_names(tmp_path, capsys, monke
     assert "tabular: FAILED" in capsys.readouterr().err
     assert download.main(["imagenet", "--data-dir", str(tmp_path)]) == 1
     assert "Unknown dataset" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Pretrained weights (the bird contest's transfer learning), through file:// URLs: no network needed.
+
+
+def _weights_file(folder, name="tiny_net-00000000.pth"):
+    """Write a small state dict the way torch saves weights; return (path, its SHA-256)."""
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    torch.save({"weight": torch.arange(6.0).reshape(2, 3), "bias": torch.ones(2)}, path)
+    return path, data.sha256_of(path)
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_weights_with_the_right_hash_are_downloaded_and_load(tmp_path):
+    import torch
+
+    source, digest = _weights_file(tmp_path / "server")
+    dest = tmp_path / "weights"
+    path = download.download_weights(source.as_uri(), sha256=digest, dest_dir=dest, progress=False)
+    assert path == dest / source.name
+    assert path.read_bytes() == source.read_bytes()
+    assert torch.equal(torch.load(path, weights_only=True)["weight"], torch.arange(6.0).reshape(2, 3))
+    assert _leftovers(dest) == [source.name]  # no temporary file left beside it
+    # A hash prefix (what PyTorch puts in its file names) is enough, and another file name can be chosen.
+    again = download.download_weights(source.as_uri(), "renamed.pth", hash_prefix=digest[:8], dest_dir=dest,
+                                      progress=False)
+    assert again.read_bytes() == source.read_bytes()
+
+
+def test_weights_with_a_wrong_hash_raise_a_clear_error_and_leave_nothing(tmp_path):
+    source, digest = _weights_file(tmp_path / "server")
+    dest = tmp_path / "weights"
+    wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
+    with pytest.raises(download.WeightsDownloadError, match="not the one expected") as caught:
+        download.download_weights(source.as_uri(), sha256=wrong, dest_dir=dest, progress=False,
+                                  hint='Offline? Set WEIGHTS = "cifar10".')
+    assert 'WEIGHTS = "cifar10"' in str(caught.value)
+    assert _leftovers(dest) == []  # neither the file nor a partial download
+
+
+def test_a_failed_download_says_what_to_do_and_leaves_nothing(tmp_path):
+    dest = tmp_path / "weights"
+    missing = (tmp_path / "server" / "resnet18-f37072fd.pth").as_uri()
+    with pytest.raises(download.WeightsDownloadError, match="Could not download") as caught:
+        download.download_weights(missing, dest_dir=dest, progress=False, hint='Offline? Set WEIGHTS = "cifar10".')
+    assert 'WEIGHTS = "cifar10"' in str(caught.value)
+    assert _leftovers(dest) == []
+
+
+def test_weights_already_there_are_not_downloaded_again(tmp_path, monkeypatch):
+    import torch
+
+    source, digest = _weights_file(tmp_path / "server")
+    dest = tmp_path / "weights"
+    path = download.download_weights(source.as_uri(), sha256=digest, dest_dir=dest, progress=False)
+    stamp = path.stat().st_mtime_ns
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the file is there: nothing should be downloaded")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    source.unlink()  # even with the source gone, the kept file is used
+    assert download.download_weights(source.as_uri(), sha256=digest, dest_dir=dest, progress=False) == path
+    assert path.stat().st_mtime_ns == stamp
+
+
+def test_damaged_weights_are_downloaded_again(tmp_path, capsys):
+    source, digest = _weights_file(tmp_path / "server")
+    dest = tmp_path / "weights"
+    dest.mkdir()
+    (dest / source.name).write_bytes(source.read_bytes()[:-10])  # an interrupted copy from elsewhere
+    path = download.download_weights(source.as_uri(), sha256=digest, dest_dir=dest, progress=False)
+    assert path.read_bytes() == source.read_bytes()
+    assert "downloading it again" in capsys.readouterr().out
+
+
+def test_the_hash_prefix_is_read_from_pytorch_style_names(tmp_path):
+    assert download.hash_prefix_from_name("https://download.pytorch.org/models/resnet18-f37072fd.pth") == "f37072fd"
+    with pytest.raises(ValueError, match="carries no hash"):
+        download.hash_prefix_from_name("weights.pth")
+    with pytest.raises(ValueError, match="carries no hash"):
+        download.download_weights((tmp_path / "weights.pth").as_uri(), dest_dir=tmp_path, progress=False)
+    # The name's prefix is checked like any other: a file whose digest does not start with it is refused.
+    source, digest = _weights_file(tmp_path / "server", "net.pth")
+    claimed = "0" * 8 if not digest.startswith("0" * 8) else "1" * 8
+    named = source.rename(source.with_name(f"net-{claimed}.pth"))
+    with pytest.raises(download.WeightsDownloadError, match="not the one expected"):
+        download.download_weights(named.as_uri(), dest_dir=tmp_path / "weights", progress=False)
+    assert _leftovers(tmp_path / "weights") == []
