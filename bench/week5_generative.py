@@ -235,6 +235,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gan-minutes", type=float, default=12.0, help="wall-time budget of the DCGAN")
     parser.add_argument("--mlp-gan-minutes", type=float, default=3.0,
                         help="wall-time budget of the fully connected GAN")
+    parser.add_argument("--parts", nargs="+", choices=("reconstruction", "generation"),
+                        default=["reconstruction", "generation"],
+                        help="what to measure: the autoencoders and the denoiser (a, b), the VAE and GANs (c, d)")
     args = parser.parse_args(argv)
     apply_data_dir(args)
     if args.threads:
@@ -247,25 +250,27 @@ def main(argv: list[str] | None = None) -> None:
               f"{len(dataset.y_test)}: test split of the file")
     n_samples = config.by_mode(full=10_000, tiny=500)
     seed = args.seed
+    print(f"parts   : {', '.join(args.parts)}")
     print(f"settings: seed {seed}, code size {CODE_SIZE}, batch {BATCH}, Adam; denoising sigma {SIGMA}; "
           f"{n_samples} samples per generator")
     print()
     print(COLUMNS)
     print("-" * len(COLUMNS))
 
-    # (c) first: the judge of the generators.
-    config.seed_everything(seed)
-    classifier = DigitFeatures()
-    history = fit(classifier, data.BatchLoader(mnist.x_train, mnist.y_train, BATCH, shuffle=True, seed=seed),
-                  nn.CrossEntropyLoss(), torch.optim.Adam(classifier.parameters(), 1e-3), epochs(3), progress=False)
     x_test, x_train = images(mnist.x_test), images(mnist.x_train)
-    test_accuracy = accuracy(predict(classifier, x_test), mnist.y_test)
-    row("DigitFeatures (judge, 128 features)", "MNIST", sum(history["seconds"]),
-        note=f"test accuracy {test_accuracy:.2%}")
-    test_features, test_classes = judge(classifier, x_test)
+    if "generation" in args.parts:  # (c) first: the judge of the generators
+        config.seed_everything(seed)
+        classifier = DigitFeatures()
+        history = fit(classifier, data.BatchLoader(mnist.x_train, mnist.y_train, BATCH, shuffle=True, seed=seed),
+                      nn.CrossEntropyLoss(), torch.optim.Adam(classifier.parameters(), 1e-3), epochs(3),
+                      progress=False)
+        test_accuracy = accuracy(predict(classifier, x_test), mnist.y_test)
+        row("DigitFeatures (judge, 128 features)", "MNIST", sum(history["seconds"]),
+            note=f"test accuracy {test_accuracy:.2%}")
+        test_features, test_classes = judge(classifier, x_test)
 
     # (a) reconstruction at code size 32.
-    for label, dataset in (("MNIST", mnist), ("Fashion", fashion)):
+    for label, dataset in (("MNIST", mnist), ("Fashion", fashion)) if "reconstruction" in args.parts else ():
         train, target = images(dataset.x_train), images(dataset.x_test)
         for name, build, n_epochs in (("MLP autoencoder", mlp_autoencoder, 15),
                                       ("conv autoencoder", conv_autoencoder, 5)):
@@ -277,13 +282,17 @@ def main(argv: list[str] | None = None) -> None:
         del train
 
     # (b) denoising, on test images with seeded noise.
-    config.seed_everything(seed)
-    noisy = add_noise(x_test, SIGMA, torch.Generator().manual_seed(seed + 1))
-    reconstruction_row(f"noisy input, sigma {SIGMA} (no model)", "MNIST", None, noisy, x_test, "before denoising")
-    denoiser = conv_autoencoder(CODE_SIZE)
-    seconds = train_autoencoder(denoiser, x_train, epochs(5), seed, sigma=SIGMA)
-    reconstruction_row(f"denoiser (conv AE, code {CODE_SIZE})", "MNIST", seconds, predict(denoiser, noisy), x_test,
-                       f"after denoising, {epochs(5)} epoch(s)")
+    if "reconstruction" in args.parts:
+        config.seed_everything(seed)
+        noisy = add_noise(x_test, SIGMA, torch.Generator().manual_seed(seed + 1))
+        reconstruction_row(f"noisy input, sigma {SIGMA} (no model)", "MNIST", None, noisy, x_test, "before denoising")
+        denoiser = conv_autoencoder(CODE_SIZE)
+        seconds = train_autoencoder(denoiser, x_train, epochs(5), seed, sigma=SIGMA)
+        reconstruction_row(f"denoiser (conv AE, code {CODE_SIZE})", "MNIST", seconds, predict(denoiser, noisy),
+                           x_test, f"after denoising, {epochs(5)} epoch(s)")
+    if "generation" not in args.parts:
+        print(f"total   : {time.perf_counter() - started:.0f} s")
+        return
 
     # The VAE: reconstruction through the mean code, then its samples.
     config.seed_everything(seed)

@@ -217,3 +217,15 @@ def test_week5_generative_runs_end_to_end_and_reports_its_split(pack_dir):
     assert len(coverage) == 4, out
     assert all(sum(map(float, row.split())) == pytest.approx(100, abs=0.6) for _, row in coverage)
     assert re.search(r"^total   : \d+ s$", out, re.MULTILINE)
+
+
+def test_week5_generative_measures_only_the_parts_asked_for(pack_dir):
+    done = _run("bench.week5_generative", "--data-dir", pack_dir, "--tiny", "--threads", "1", "--parts",
+                "reconstruction")
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "parts   : reconstruction" in out
+    assert re.search(r"^conv autoencoder, code 32\s+Fashion", out, re.MULTILINE) and "denoiser" in out, out
+    for absent in ("DigitFeatures", "ConvVAE", "DCGAN", "floor:", "coverage:"):
+        assert absent not in out, f"{absent} measured although only reconstruction was asked for:\n{out}"
+    assert re.search(r"^total   : \d+ s$", out, re.MULTILINE)
