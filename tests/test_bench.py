@@ -229,3 +229,20 @@ def test_week5_generative_measures_only_the_parts_asked_for(pack_dir):
     for absent in ("DigitFeatures", "ConvVAE", "DCGAN", "floor:", "coverage:"):
         assert absent not in out, f"{absent} measured although only reconstruction was asked for:\n{out}"
     assert re.search(r"^total   : \d+ s$", out, re.MULTILINE)
+
+
+def test_tabular_contest_trains_on_one_csv_and_writes_a_valid_submission_for_another(tmp_path, pack_dir):
+    """The kit's promise: train on one table, predict another (here a contest made from the tiny table)."""
+    from mentor_tools.leaderboard import check_submission, prepare_tabular_contest, update_leaderboard
+
+    contest = prepare_tabular_contest(Path(pack_dir) / "tabular_tiny.csv", tmp_path / "contest")
+    out = tmp_path / "submission.csv"
+    done = _run("bench.tabular_contest", "--train", contest / "public" / "train.csv", "--predict",
+                contest / "public" / "test.csv", "--out", out, "--folds", "2", "--threads", "1", timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "python -m bench.tabular_contest" in done.stdout and "date    : " in done.stdout
+    check_submission(out, contest / "public")  # raises with the reason if the file is malformed
+    (contest / "submissions" / "kit").mkdir(parents=True)
+    out.rename(contest / "submissions" / "kit" / "submission.csv")
+    board = update_leaderboard(contest)
+    assert len(board) == 1 and 0 < float(board.iloc[0]["public_log_loss"]) < 2.2, board  # uniform: ln 9 = 2.2
