@@ -71,8 +71,12 @@ def apply_overrides(notebook, overrides: dict[str, str]) -> None:
                        + cell.source[match.end():])
 
 
-def run(path: Path, timeout: int, overrides: dict[str, str] | None = None) -> NotebookRun:
-    """Execute a notebook in the current environment; return its wall time, accuracy lines and errors."""
+def run(path: Path, timeout: int, overrides: dict[str, str] | None = None, keep: Path | None = None) -> NotebookRun:
+    """Execute a notebook in the current environment; return its wall time, accuracy lines and errors.
+
+    With ``keep``, the executed notebook (outputs and figures) is also written into that folder, to read
+    what a full run drew; it never overwrites the lesson itself.
+    """
     notebook = nbformat.read(path, as_version=4)
     apply_overrides(notebook, overrides or {})
     result = NotebookRun(path, 0.0)
@@ -84,6 +88,9 @@ def run(path: Path, timeout: int, overrides: dict[str, str] | None = None) -> No
         first_line = (str(err).strip().splitlines() or [""])[0]
         result.errors.append(f"{type(err).__name__}: {first_line[:200]}")
     result.seconds = time.perf_counter() - started
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, keep / path.name)
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
@@ -140,8 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                         help="replace the notebook's top-level assignment NAME = ... (e.g. QUICK=False)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="also write each executed notebook, outputs included, into DIR (not the repository)")
     args = parser.parse_args(argv)
     overrides = parse_overrides(args.overrides)
+    if args.keep is not None and args.keep.resolve() in {p.resolve().parent for p in args.notebooks}:
+        raise SystemExit(f"--keep {args.keep}: choose a folder outside the lessons, they are committed without outputs")
     for path in args.notebooks:  # a --set that misses must stop the run before anything long starts
         apply_overrides(nbformat.read(path, as_version=4), overrides)
     if args.data_dir is not None:
@@ -159,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    {line}")
     failed = False
     for path in args.notebooks:
-        result = run(path.resolve(), args.timeout, overrides)
+        result = run(path.resolve(), args.timeout, overrides, args.keep)
         status = f"{len(result.errors)} error(s)" if result.errors else "ran cleanly"
         print(f"\n{path}: {result.seconds:.1f} s, {status}")
         for error in result.errors:

@@ -116,11 +116,21 @@ def test_full_notebooks_records_time_accuracy_and_data(tmp_path, data_folder, mo
 
 def test_full_notebooks_fails_on_a_notebook_with_an_error(tmp_path, data_folder):
     broken = _notebook(tmp_path / "broken.ipynb", "print('test accuracy 10%')", "1 / 0", "print('after')")
-    done = _run("bench.full_notebooks", "--data-dir", data_folder, broken)
+    done = _run("bench.full_notebooks", "--data-dir", data_folder, "--keep", tmp_path / "executed", broken)
     assert done.returncode == 1
     assert re.search(r"broken\.ipynb: [\d.]+ s, 1 error\(s\)\n    ERROR: ZeroDivisionError: division by zero\n"
                      r"    test accuracy 10%\n", done.stdout), done.stdout
     assert "RESULT  : 1 notebook(s) with errors in full mode" in done.stdout
+    # --keep wrote the executed copy, outputs and error included; the lesson itself stays without outputs.
+    kept = nbformat.read(tmp_path / "executed" / "broken.ipynb", 4)
+    assert kept.cells[0].outputs[0]["text"] == "test accuracy 10%\n" and kept.cells[1].outputs[0]["ename"] == "ZeroDivisionError"
+    assert not any(c.outputs for c in nbformat.read(broken, 4).cells)
+
+
+def test_full_notebooks_will_not_keep_outputs_beside_the_lessons(tmp_path):
+    lesson = _notebook(tmp_path / "lesson.ipynb", "print('never run')")
+    done = _run("bench.full_notebooks", "--keep", tmp_path, lesson)
+    assert done.returncode != 0 and "choose a folder outside the lessons" in done.stderr
 
 
 def test_full_notebooks_set_must_hit_exactly_one_assignment(tmp_path):
