@@ -3,7 +3,8 @@
 Covers every assignment in the repository plus a small demo assignment (tests/fixtures/demo_week):
 1. student versions hold no solution code and no hidden tests;
 2. an untouched student version scores 0 on every autograded cell;
-3. the source notebooks, submitted as they are, score full marks;
+3. the source notebooks score full marks: the demo and one notebook per lesson part submitted through
+   nbgrader as they are, every lesson notebook in its strip-proof kernel (the same source and hidden tests);
 4. a submission that edits or deletes locked test cells is graded with the original tests;
 5. an endless loop times out while the rest of the cohort is graded;
 6. every autograded cell fails once the solution it checks is stripped;
@@ -154,7 +155,7 @@ def _deleted_tests(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-LESSON_CELL_LIMIT = 40  # seconds per cell when the reference and blank versions of the lessons are graded
+LESSON_CELL_LIMIT = 40  # seconds per lesson cell, in the strip-proof kernel and when nbgrader grades a lesson
 TAMPER_WEEK, TAMPER_NOTEBOOK = "week3_cnn_lenet", "01_image_filters"
 # Each trick goes in front of the first solution of a submission whose answers are wrong.
 DEMO_TRICKS = {
@@ -223,7 +224,14 @@ def _grade_cohort(course: Path, week: str) -> dict:
     sources = {p.stem: nbformat.read(p, 4) for p in sorted((course / week).glob("*.ipynb"))}
     released = {name: nbformat.read(course / "grading" / "release" / week / f"{name}.ipynb", 4)
                 for name in sources}
-    _submit(course, "reference", week, sources)
+    if week == DEMO:
+        _submit(course, "reference", week, sources)
+    else:
+        # One notebook per part goes through nbgrader as a mentor grades it, proving the week's release and
+        # autograde path; every notebook's full marks are proven in its strip-proof kernel, which runs the
+        # same source with its hidden tests (one nbgrader run of each lesson less).
+        first = next(name for name, nb in sources.items() if any(_is_test(c) for c in nb.cells))
+        _submit(course, "reference", week, {first: sources[first]})
     if week == DEMO:
         # For the lessons, the blank version's zero is proven in the strip-proof kernel (one run less each).
         _submit(course, "blank", week, released)
@@ -338,7 +346,8 @@ def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], f
     one per solution keeps this quick; the first run is also the notebook's top-to-bottom run in CI.
     """
     nb = copy.deepcopy(source)
-    client = NotebookClient(nb, timeout=120, allow_errors=True, kernel_name="python3",
+    # The lessons' cell limit for every cell, as when nbgrader grades them: no graded cell waits for a long run.
+    client = NotebookClient(nb, timeout=LESSON_CELL_LIMIT, allow_errors=True, kernel_name="python3",
                             resources={"metadata": {"path": str(folder)}})
     positions = {_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells)}
     tests = [(i, c) for i, c in enumerate(nb.cells) if _is_test(c)]
@@ -517,11 +526,15 @@ class WeekProofs:
             scored = [r for r in _auto_rows(cohorts(week), week, "blank") if float(r["points"]) != 0]
             assert not scored, f"{week}: cells score points with no solution: {scored}"
 
-    def test_reference_solutions_score_full_marks_without_flags(self, cohorts):
+    def test_reference_solutions_score_full_marks_without_flags(self, cohorts, strip_proofs):
         week = self.week
-        rows = _auto_rows(cohorts(week, self.notebooks), week, "reference")
+        # Through nbgrader: the whole demo, and one notebook of each lesson part (the others are not submitted).
+        rows = [r for r in _auto_rows(cohorts(week, self.notebooks), week, "reference") if r["note"] != "missing"]
         short = [r for r in rows if float(r["points"]) != float(r["max"]) or r["note"]]
-        assert not short, f"{week}: the reference solution misses points or is flagged: {short}"
+        assert rows and not short, f"{week}: the reference solution misses points or is flagged: {short or rows}"
+        # In the strip-proof kernel: every notebook, every test passing with the reference solutions in place.
+        for name, _, _, failures in strip_proofs(week, self.notebooks):
+            assert not failures[None], f"{name}: with every solution in place these tests fail: {failures[None]}"
 
     def test_every_notebook_runs_and_every_autograded_cell_fails_once_its_solution_is_stripped(self, strip_proofs):
         # For notebooks with exercises this is also their top-to-bottom run in tiny mode (conftest.py keeps
