@@ -676,6 +676,8 @@ class TestWeek3(WeekProofs):
     def test_the_tampering_that_once_scored_5_of_6_in_week_3_now_scores_0(self, cohorts):
         if TAMPER_WEEK not in GRADED:
             pytest.skip(f"{TAMPER_WEEK} is not under test (DIC_GRADING_WEEKS)")
+        if _notebooks_under_test() and TAMPER_NOTEBOOK not in _notebooks_under_test():
+            pytest.skip(f"{TAMPER_NOTEBOOK} is not under test (DIC_GRADING_NOTEBOOKS)")
         for student in ("w3_rebind", "w3_setattr"):
             _assert_no_better_than_blank_and_flagged(cohorts(TAMPER_WEEK), TAMPER_WEEK, student, TAMPER_NOTEBOOK)
 
