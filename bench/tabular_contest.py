@@ -233,10 +233,10 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 def mlp(x: np.ndarray, y: np.ndarray, others: Sequence[np.ndarray], recipe: Recipe, seed: int) -> list[np.ndarray]:
     """The MLP on log1p-standardised counts: ``recipe.mlp_seeds`` networks, each calibrated, averaged."""
     scale = LogStandardise().fit(x)
-    inputs = [scale(o) for o in others]
+    x_scaled, inputs = scale(x), [scale(o) for o in others]
     outputs = [np.zeros((len(o), len(CLASSES))) for o in others]
     for bag in range(recipe.mlp_seeds):
-        model, temperature = train_mlp(scale(x), y, recipe, seed * 1000 + bag)
+        model, temperature = train_mlp(x_scaled, y, recipe, seed * 1000 + bag)
         for out, o in zip(outputs, inputs, strict=True):
             out += softmax(mlp_logits(model, o), temperature) / recipe.mlp_seeds
     return outputs
@@ -318,10 +318,7 @@ def cross_validate(name: str, fit_predict: FitPredict, x: np.ndarray, y: np.ndar
 def blend(probs: Sequence[np.ndarray], weights: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Return the weighted average of probability tables, sharpened (T < 1) or softened (T > 1)."""
     mixed = sum(w * p for w, p in zip(weights, probs, strict=True))
-    logits = np.log(np.clip(mixed, CLIP, 1)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(axis=1, keepdims=True)
+    return softmax(np.log(np.clip(mixed, CLIP, 1)), temperature)
 
 
 def fit_blend(probs: Sequence[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -348,8 +345,7 @@ def weighted_average(results: Sequence[CVResult], y: np.ndarray,
     probs = [r.oof for r in results]
     oof = np.zeros_like(probs[0])
     losses = []
-    for _, valid in folds:
-        rest = np.setdiff1d(np.arange(len(y)), valid)
+    for rest, valid in folds:  # rest: every row outside fold k
         weights, temperature = fit_blend([p[rest] for p in probs], y[rest])
         oof[valid] = blend([p[valid] for p in probs], weights, temperature)
         losses.append(multi_log_loss(y[valid], oof[valid]))

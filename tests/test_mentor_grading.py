@@ -224,15 +224,14 @@ def _grade_cohort(course: Path, week: str) -> dict:
     sources = {p.stem: nbformat.read(p, 4) for p in sorted((course / week).glob("*.ipynb"))}
     released = {name: nbformat.read(course / "grading" / "release" / week / f"{name}.ipynb", 4)
                 for name in sources}
-    if week == DEMO:
-        _submit(course, "reference", week, sources)
-    else:
+    if week != DEMO:
         # One notebook per part goes through nbgrader as a mentor grades it, proving the week's release and
         # autograde path; every notebook's full marks are proven in its strip-proof kernel, which runs the
         # same source with its hidden tests (one nbgrader run of each lesson less).
         first = next(name for name, nb in sources.items() if any(_is_test(c) for c in nb.cells))
         _submit(course, "reference", week, {first: sources[first]})
-    if week == DEMO:
+    else:
+        _submit(course, "reference", week, sources)
         # For the lessons, the blank version's zero is proven in the strip-proof kernel (one run less each).
         _submit(course, "blank", week, released)
         # No solutions and no tests: only the original tests, put back by the grader, give the 0 it deserves.
