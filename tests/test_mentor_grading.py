@@ -82,7 +82,7 @@ def _weeks_under_test() -> list[str]:
 
 def _notebooks_under_test() -> set[str]:
     """The notebook stems named in DIC_GRADING_NOTEBOOKS (comma-separated); empty: every notebook."""
-    return {n for n in os.environ.get("DIC_GRADING_NOTEBOOKS", "").split(",") if n}
+    return {n.removesuffix(".ipynb") for n in os.environ.get("DIC_GRADING_NOTEBOOKS", "").split(",") if n}
 
 
 def _source_folder(week: str) -> Path:
