@@ -222,6 +222,7 @@ def test_week5_generative_runs_end_to_end_and_reports_its_split(pack_dir):
         assert match, f"no row for {name}:\n{out}"
         fd, low, high, ok = float(match.group(1)), float(match.group(2)), float(match.group(3)), match.group(4)
         assert fd >= 0 and 0 <= low <= high <= 100 and ok == ("yes" if low >= 5 and high <= 15 else "no")
+    assert re.search(r"^DCGAN, 0\.02 min budget .*spectral-norm D, [\d.]+ epochs$", out, re.MULTILINE), out
     coverage = re.findall(r"^(VAE samples|DCGAN|MLP GAN|test set \(real digits\))\s+((?:[\d.]+\s*){10})$", out,
                           re.MULTILINE)
     assert len(coverage) == 4, out
