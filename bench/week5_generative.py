@@ -14,7 +14,9 @@ Every figure is measured on the TEST split of the file; the models train on the 
   goal is every class between 5% and 15%). Judged: the DCGAN trained for ``--gan-minutes`` of wall time
   (its generator is DCGAN's; its discriminator, by default, swaps batch norm for spectral normalisation,
   Miyato et al. 2018, which lowered the Fréchet distance and brought 9 of the 10 digits within 5-15% where
-  the paper's batch-norm discriminator left 4 outside; ``--gan-discriminator batchnorm`` measures that one),
+  the paper's batch-norm discriminator left 4 outside; ``--gan-discriminator batchnorm`` measures that one;
+  and it trains with the hinge loss of Lim & Ye 2017, which drew the over-drawn 7s a little closer to 15%
+  in three runs; ``--gan-loss bce`` gives the paper's non-saturating loss),
   the fully connected GAN for ``--mlp-gan-minutes``, the VAE's samples, and, as the floor (what real
   digits score), the test set against as many training images as there are samples.
 
@@ -158,8 +160,9 @@ def vae_step(vae: ConvVAE, optimizer: torch.optim.Optimizer) -> Callable:
     return step
 
 
-def gan_step(generator: nn.Module, discriminator: nn.Module, latent_dim: int, counter: list[int]) -> Callable:
-    """Return a train_step: one discriminator update, then one generator update (non-saturating loss)."""
+def gan_step(generator: nn.Module, discriminator: nn.Module, latent_dim: int, counter: list[int],
+             loss: str = "bce") -> Callable:
+    """Return a train_step: one discriminator update, then one generator update, with the loss asked for."""
     # Adam with lr 2e-4 and beta1 0.5, as in the DCGAN paper: a high momentum makes the two players oscillate.
     opt_g = torch.optim.Adam(generator.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), 2e-4, betas=(0.5, 0.999))
@@ -171,11 +174,19 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, latent_dim: int, co
         fake = generator(torch.randn(len(x), latent_dim, device=x.device))
         opt_d.zero_grad()
         # detach: the discriminator's loss must not push gradients into the generator
-        d_loss = bce(discriminator(real), ones) + bce(discriminator(fake.detach()), zeros)
+        if loss == "hinge":
+            # Lim & Ye 2017, as Miyato et al. use it with spectral norm: D only learns from images it
+            # judges with a margin under 1, so it stops pushing on digits it already tells apart.
+            d_loss = F.relu(1 - discriminator(real)).mean() + F.relu(1 + discriminator(fake.detach())).mean()
+        else:
+            d_loss = bce(discriminator(real), ones) + bce(discriminator(fake.detach()), zeros)
         d_loss.backward()
         opt_d.step()
         opt_g.zero_grad()
-        g_loss = bce(discriminator(fake), ones)  # "fool D": log D(G(z)) up, stronger gradients early on
+        if loss == "hinge":
+            g_loss = -discriminator(fake).mean()
+        else:
+            g_loss = bce(discriminator(fake), ones)  # "fool D": log D(G(z)) up, stronger gradients early on
         g_loss.backward()
         opt_g.step()
         counter[0] += len(x)
@@ -217,11 +228,11 @@ def dcgan_pair(discriminator: str) -> tuple[nn.Module, nn.Module]:
 
 
 def train_gan(generator: nn.Module, discriminator: nn.Module, x_train: torch.Tensor, minutes: float,
-              seed: int) -> tuple[float, float]:
+              seed: int, loss: str = "bce") -> tuple[float, float]:
     """Train for a wall-time budget; return the seconds taken and the epochs done."""
     gan = nn.ModuleDict({"generator": generator, "discriminator": discriminator})
     seen = [0]
-    step = gan_step(generator, discriminator, generator.latent_dim, seen)
+    step = gan_step(generator, discriminator, generator.latent_dim, seen, loss)
     loader = data.BatchLoader(x_train, x_train, BATCH, shuffle=True, seed=seed, drop_last=True)
     started = time.perf_counter()
     deadline = started + 60 * minutes
@@ -230,7 +241,6 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, x_train: torch.Ten
     return time.perf_counter() - started, seen[0] / len(x_train)
 
 
-@torch.no_grad()
 @torch.no_grad()  # 10,000 samples: no autograd graph to build and keep
 def gan_samples(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
     """Return n samples in [0, 1] (batch norm in eval mode), from a seeded draw of z."""
@@ -258,6 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gan-minutes", type=float, default=12.0, help="wall-time budget of the DCGAN")
     parser.add_argument("--gan-discriminator", choices=("spectral", "batchnorm"), default="spectral",
                         help="the DCGAN's discriminator: spectral normalisation (default) or the paper's batch norm")
+    parser.add_argument("--gan-loss", choices=("hinge", "bce"), default="hinge",
+                        help="the DCGAN's loss: hinge (default) or the paper's non-saturating cross-entropy")
     parser.add_argument("--mlp-gan-minutes", type=float, default=3.0,
                         help="wall-time budget of the fully connected GAN")
     parser.add_argument("--parts", nargs="+", choices=("reconstruction", "generation"),
@@ -338,12 +350,13 @@ def main(argv: list[str] | None = None) -> None:
 
     # (d) the GANs, each for a wall-time budget.
     dcgan_note = "spectral-norm D" if args.gan_discriminator == "spectral" else "batch-norm D"
-    for name, build, minutes, note in (
-            ("DCGAN", lambda: dcgan_pair(args.gan_discriminator), args.gan_minutes, f"{dcgan_note}, "),
-            ("MLP GAN", lambda: (MLPGenerator(), MLPDiscriminator()), args.mlp_gan_minutes, "")):
+    for name, build, minutes, loss, note in (
+            ("DCGAN", lambda: dcgan_pair(args.gan_discriminator), args.gan_minutes, args.gan_loss,
+             f"{dcgan_note}, {args.gan_loss} loss, "),
+            ("MLP GAN", lambda: (MLPGenerator(), MLPDiscriminator()), args.mlp_gan_minutes, "bce", "")):
         config.seed_everything(seed)
         generator, discriminator = build()
-        seconds, epochs_done = train_gan(generator, discriminator, x_train, minutes, seed)
+        seconds, epochs_done = train_gan(generator, discriminator, x_train, minutes, seed, loss)
         features, classes = judge(classifier, gan_samples(generator, n_samples, seed))
         coverage[name] = class_coverage(classes)
         row(f"{name}, {minutes:g} min budget", "MNIST", seconds, fd=frechet_distance(features, test_features),
