@@ -14,9 +14,9 @@ Every figure is measured on the TEST split of the file; the models train on the 
   goal is every class between 5% and 15%). The coverage is a committee's (``--judges``, default 3: the
   same classifier trained with different seeds, probabilities averaged), because one judge's histogram of
   generated digits moves by several points with the judge alone; each judge's own range and the share of
-  samples the committee is unsure of are printed with it. Judged: the DCGAN trained for ``--gan-minutes`` of wall time
-  (its generator is DCGAN's; its discriminator, by default, swaps batch norm for spectral normalisation,
-  Miyato et al. 2018, which lowered the Fréchet distance and brought 9 of the 10 digits within 5-15% where
+  samples the committee is unsure of are printed with it. Judged: the DCGAN trained for ``--gan-minutes``
+  of wall time (its generator is DCGAN's; its discriminator, by default, swaps batch norm for spectral
+  normalisation, Miyato et al. 2018, which lowered the Fréchet distance and brought 9 of the 10 digits within 5-15% where
   the paper's batch-norm discriminator left 4 outside; ``--gan-discriminator batchnorm`` measures that one;
   and it trains with the hinge loss of Lim & Ye 2017, which drew the over-drawn 7s a little closer to 15%
   in three runs; ``--gan-loss bce`` gives the paper's non-saturating loss),
@@ -341,14 +341,17 @@ def main(argv: list[str] | None = None) -> None:
 
     x_test, x_train = images(mnist.x_test), images(mnist.x_train)
     if "generation" in args.parts:  # (c) first: the judges of the generators
-        judges = []
+        judges, test_probabilities = [], []
         for number in range(args.judges):
             classifier, seconds = train_judge(mnist, seed + 1000 * number)  # judge 1 is the single judge of old
-            test_accuracy = accuracy(predict(classifier, x_test), mnist.y_test)
+            features, probabilities = judge(classifier, x_test)
+            if number == 0:  # the Fréchet distance uses judge 1's features
+                test_features = features
             row(f"DigitFeatures (judge {number + 1}, 128 features)", "MNIST", seconds,
-                note=f"test accuracy {test_accuracy:.2%}")
+                note=f"test accuracy {accuracy(probabilities, mnist.y_test):.2%}")
             judges.append(classifier)
-        test_features, test_verdict = verdict(judges, x_test)
+            test_probabilities.append(probabilities)
+        test_verdict = Verdict(test_probabilities)
 
     # (a) reconstruction at code size 32.
     for label, dataset in (("MNIST", mnist), ("Fashion", fashion)) if "reconstruction" in args.parts else ():
@@ -386,8 +389,8 @@ def main(argv: list[str] | None = None) -> None:
         means = torch.cat([torch.sigmoid(vae.decode(vae.encode(chunk)[0])) for chunk in x_test.split(500)])
         draws = torch.Generator().manual_seed(seed)
         samples = torch.cat([vae.sample(len(chunk), draws) for chunk in torch.arange(n_samples).split(500)])
-    features, verdicts = verdict(judges, samples)
-    verdicts = {"VAE samples": verdicts}
+    features, vae_verdict = verdict(judges, samples)
+    verdicts = {"VAE samples": vae_verdict}
     row("ConvVAE, latent 16", "MNIST", sum(history["seconds"]), F.mse_loss(means, x_test).item(),
         psnr(means, x_test), frechet_distance(features, test_features), verdicts["VAE samples"].coverage,
         f"{epochs(10)} epoch(s); MSE/PSNR via the mean code")
@@ -417,12 +420,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"coverage: % of samples per predicted digit, by the committee of {len(judges)} judge(s) (goal: every "
           "digit between 5% and 15%)")
     print(f"{'':<24}" + "".join(f"{digit:>6}" for digit in range(10)))
-    for name, fractions in verdicts.items():
-        print(f"{name:<24}" + "".join(f"{100 * f:6.1f}" for f in fractions.coverage.tolist()))
+    for name, judged in verdicts.items():
+        print(f"{name:<24}" + "".join(f"{100 * f:6.1f}" for f in judged.coverage.tolist()))
     print("each judge alone (smallest-largest share), and the share of samples whose averaged top probability "
           "is under 0.5 (unsure):")
-    for name, fractions in verdicts.items():
-        print(f"{name:<24}{fractions.note()}")
+    for name, judged in verdicts.items():
+        print(f"{name:<24}{judged.note()}")
     print("FD: Fréchet distance to the MNIST test set in DigitFeatures space (lower is better; the floor "
           "row is what real digits score)")
     print(f"total   : {time.perf_counter() - started:.0f} s")
