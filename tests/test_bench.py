@@ -225,7 +225,8 @@ def test_week5_generative_runs_end_to_end_and_reports_its_split(pack_dir):
         assert match, f"no row for {name}:\n{out}"
         fd, low, high, ok = float(match.group(1)), float(match.group(2)), float(match.group(3)), match.group(4)
         assert fd >= 0 and 0 <= low <= high <= 100 and ok == ("yes" if low >= 5 and high <= 15 else "no")
-    assert re.search(r"^DCGAN, 0\.02 min budget .*spectral-norm D, hinge loss, [\d.]+ epochs$", out, re.MULTILINE), out
+    assert re.search(r"^DCGAN, 0\.02 min budget .*spectral-norm D on packs of 4, hinge loss, [\d.]+ epochs$", out,
+                     re.MULTILINE), out
     coverage = re.findall(r"^(VAE samples|DCGAN|MLP GAN|test set \(real digits\))\s+((?:[\d.]+\s*){10})$", out,
                           re.MULTILINE)
     assert len(coverage) == 4, out
@@ -239,6 +240,31 @@ def test_week5_generative_runs_end_to_end_and_reports_its_split(pack_dir):
 def test_week5_generative_refuses_a_committee_without_judges(pack_dir):
     done = _run("bench.week5_generative", "--data-dir", pack_dir, "--tiny", "--judges", "0")
     assert done.returncode == 2 and "--judges must be at least 1, got 0" in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--gan-pack", "3"], "--gan-pack must divide the batch of 128 images into whole packs (1, 2, 4, 8, ...), got 3"),
+    (["--gan-pack", "0"], "--gan-pack must divide the batch of 128 images into whole packs (1, 2, 4, 8, ...), got 0"),
+    (["--gan-pack", "2", "--gan-discriminator", "batchnorm"], "--gan-pack applies to the spectral-norm "
+                                                              "discriminator only"),
+])
+def test_week5_generative_refuses_a_pack_it_cannot_form(pack_dir, flags, message):
+    done = _run("bench.week5_generative", "--data-dir", pack_dir, "--tiny", *flags)
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
+
+
+def test_packed_discriminator_gives_one_verdict_per_pack_of_consecutive_images():
+    import torch
+
+    from bench.week5_generative import Pack, spectral_norm_discriminator
+
+    images = torch.arange(4 * 28 * 28, dtype=torch.float32).reshape(4, 1, 28, 28)
+    packs = Pack(2)(images)
+    assert packs.shape == (2, 2, 28, 28)
+    assert torch.equal(packs[1, 0], images[2, 0]) and torch.equal(packs[1, 1], images[3, 0])
+    assert spectral_norm_discriminator(pack=4)(torch.zeros(8, 1, 28, 28)).shape == (2, 1)
+    with pytest.raises(ValueError, match="batch size must be a multiple of 4; got 6 images"):
+        spectral_norm_discriminator(pack=4)(torch.zeros(6, 1, 28, 28))
 
 
 def test_week5_generative_measures_only_the_parts_asked_for(pack_dir):
