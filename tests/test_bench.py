@@ -201,7 +201,7 @@ def test_speedrun_runs_end_to_end_and_reports_its_split(pack_dir):
 
 def test_week5_generative_runs_end_to_end_and_reports_its_split(pack_dir):
     done = _run("bench.week5_generative", "--data-dir", pack_dir, "--tiny", "--threads", "1", "--gan-minutes", "0.02",
-                "--mlp-gan-minutes", "0.02")
+                "--mlp-gan-minutes", "0.02", "--gan-pack", "4")
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "python -m bench.week5_generative" in out and "date    : " in out
