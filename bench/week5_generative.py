@@ -11,9 +11,10 @@ Every figure is measured on the TEST split of the file; the models train on the 
   penultimate activations give a Fréchet distance (the FID of Heusel et al. 2017 with that network in
   place of Inception) between generated digits and the test set, and its predictions give the class
   coverage (fraction of samples per predicted digit: a collapsed generator piles into few classes; the
-  goal is every class between 5% and 15%). The coverage is a committee's (``--judges``, default 3: the
-  same classifier trained with different seeds, probabilities averaged), because one judge's histogram of
-  generated digits moves by several points with the judge alone; each judge's own range and the share of
+  goal is every class between 5% and 15%). The coverage is a committee's (``--judges``, default 5: the
+  same classifier trained with the seeds ``--judge-seed`` + 0, 1000, 2000, ..., the same committee
+  whatever the run's ``--seed``, as FID keeps one Inception network; probabilities averaged), because one
+  judge's histogram of generated digits moves by several points with the judge alone; each judge's own range and the share of
   samples the committee is unsure of are printed with it. Judged: the DCGAN trained for ``--gan-minutes``
   of wall time (its generator is DCGAN's; its discriminator, by default, swaps batch norm for spectral
   normalisation, Miyato et al. 2018, which lowered the Fréchet distance and brought 9 of the 10 digits within 5-15% where
@@ -338,7 +339,10 @@ def main(argv: list[str] | None = None) -> None:
                              "(PacGAN; default 1: one at a time, as in the paper)")
     parser.add_argument("--mlp-gan-minutes", type=float, default=3.0,
                         help="wall-time budget of the fully connected GAN")
-    parser.add_argument("--judges", type=int, default=3,
+    parser.add_argument("--judge-seed", type=int, default=0,
+                        help="seed of the first judge (judge k: this + 1000 k); fixed, so that runs with different "
+                             "--seed are judged by the same committee")
+    parser.add_argument("--judges", type=int, default=5,
                         help="classifiers trained with different seeds that judge the class coverage together "
                              "(the first also gives the Fréchet distance)")
     parser.add_argument("--parts", nargs="+", choices=("reconstruction", "generation"),
@@ -366,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     seed = args.seed
     print(f"parts   : {', '.join(args.parts)}")
     print(f"settings: seed {seed}, code size {CODE_SIZE}, batch {BATCH}, Adam; denoising sigma {SIGMA}; "
-          f"{n_samples} samples per generator")
+          f"{n_samples} samples per generator; {args.judges} judge(s) seeded {args.judge_seed} + 1000 k")
     print()
     print(COLUMNS)
     print("-" * len(COLUMNS))
@@ -375,7 +379,9 @@ def main(argv: list[str] | None = None) -> None:
     if "generation" in args.parts:  # (c) first: the judges of the generators
         judges, test_probabilities = [], []
         for number in range(args.judges):
-            classifier, seconds = train_judge(mnist, seed + 1000 * number)  # judge 1 is the single judge of old
+            # Not the run's seed: three judges seeded from each run's seed read the same samples 7 points apart
+            # in one class (bench/RESULTS.md), so every run gets one committee, as FID uses one Inception.
+            classifier, seconds = train_judge(mnist, args.judge_seed + 1000 * number)
             features, probabilities = judge(classifier, x_test)
             if number == 0:  # the Fréchet distance uses judge 1's features
                 test_features = features
