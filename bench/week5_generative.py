@@ -14,8 +14,8 @@ Every figure is measured on the TEST split of the file; the models train on the 
   goal is every class between 5% and 15%). The coverage is a committee's (``--judges``, default 5: the
   same classifier trained with the seeds ``--judge-seed`` + 0, 1000, 2000, ..., the same committee
   whatever the run's ``--seed``, as FID keeps one Inception network; probabilities averaged), because one
-  judge's histogram of generated digits moves by several points with the judge alone; each judge's own range and the share of
-  samples the committee is unsure of are printed with it. Judged: the DCGAN trained for ``--gan-minutes``
+  judge's histogram of generated digits moves by several points with the judge alone; each judge's own
+  range and the share of samples the committee is unsure of are printed with it. Judged: the DCGAN trained for ``--gan-minutes``
   of wall time (its generator is DCGAN's; its discriminator, by default, swaps batch norm for spectral
   normalisation, Miyato et al. 2018, which lowered the Fréchet distance and brought 9 of the 10 digits within 5-15% where
   the paper's batch-norm discriminator left 4 outside; ``--gan-discriminator batchnorm`` measures that one;
@@ -190,10 +190,10 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, latent_dim: int, co
         d_loss.backward()
         opt_d.step()
         opt_g.zero_grad()
+        d_fake = discriminator(fake)  # this time not detached: the generator learns through D's verdict
         if loss == "hinge":
-            g_loss = -discriminator(fake).mean()
+            g_loss = -d_fake.mean()
         else:
-            d_fake = discriminator(fake)
             g_loss = bce(d_fake, torch.ones_like(d_fake))  # "fool D": log D(G(z)) up, stronger gradients early on
         g_loss.backward()
         opt_g.step()
