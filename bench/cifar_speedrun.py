@@ -236,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="training budgets in thousands of images seen (several give a curve)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--widths", type=int, nargs=3, default=list(Recipe.widths))
+    parser.add_argument("--lr", type=float, default=Recipe.lr,
+                        help="learning rate per 1,024 images (airbench95 takes 10 for widths 128 384 384)")
     parser.add_argument("--no-tta", action="store_true", help="test on the plain image and its mirror only")
     parser.add_argument("--no-ema", action="store_true", help="train without the weight average")
     parser.add_argument("--fp32", action="store_true", help="compute in 32-bit floats (no bfloat16 autocast)")
@@ -257,11 +259,13 @@ def main(argv: list[str] | None = None) -> None:
         y_train, y_test = y_train[:-args.validation], y_train[-args.validation:]
         split = f"the last {args.validation} training photos (validation)"
     print(f"data    : {data.dataset_path('cifar10')} | train {len(y_train)}, reported on {len(y_test)}: {split}")
+    print(f"recipe  : widths {'/'.join(map(str, args.widths))}, lr {args.lr:g}, "
+          f"{'bfloat16' if not args.fp32 else 'float32'}, weight average {'off' if args.no_ema else 'on'}")
     print(f"{'kimages':>7} {'epochs':>6} {'seed':>5} {'accuracy':>9} {'seconds':>8} {'train s':>8} {'images/s':>9}"
           f" {'no TTA':>7} {'mirror':>7}")
     results = []
     for kimages in args.kimages:
-        recipe = Recipe(kimages=kimages, widths=tuple(args.widths), tta=not args.no_tta,
+        recipe = Recipe(kimages=kimages, widths=tuple(args.widths), lr=args.lr, tta=not args.no_tta,
                         ema_every=0 if args.no_ema else Recipe.ema_every, bf16=not args.fp32)
         for seed in args.seeds:
             r = train_and_test(x_train, y_train, x_test, y_test, recipe, seed)

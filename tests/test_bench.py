@@ -189,9 +189,10 @@ def test_speedrun_schedule_and_augmentation():
 
 def test_speedrun_runs_end_to_end_and_reports_its_split(pack_dir):
     done = _run("bench.cifar_speedrun", "--data-dir", pack_dir, "--tiny", "--kimages", "1", "--widths", "8", "16",
-                "16", "--threads", "1")
+                "16", "--lr", "10", "--threads", "1")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "reported on 500: test split of the file" in done.stdout
+    assert "recipe  : widths 8/16/16, lr 10, bfloat16, weight average on" in done.stdout
     assert re.search(r"accuracy\s+seconds\s+train s\s+images/s\s+no TTA\s+mirror$", done.stdout, re.MULTILINE)
     row = re.search(r"^\s+1\s+0\.\d+\s+0\s+([\d.]+)%\s+[\d.]+\s+[\d.]+\s+\d+\s+([\d.]+)%\s+([\d.]+)%$",
                     done.stdout, re.MULTILINE)
