@@ -28,16 +28,21 @@ and the test with its test-time augmentation.
 The development copy is written by ``../shared/data/tools/make_cifar10_dev.py DIR``; its "test" split is
 10,000 photos held out from the official training set, and figures on it say so. Choices were tuned with
 ``--validation 5000``, which holds the last 5,000 training photos out and reports on them instead.
+``--jpeg-quality Q`` compresses every photo once more before training, to measure what compression costs
+(the data pack's CIFAR-10 photos are JPEG files at quality 75 already).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from bench.common import add_data_dir, apply_data_dir, header
@@ -164,6 +169,16 @@ def predict_with_tta(model: nn.Module, images: torch.Tensor, tta: bool, bf16: bo
     return {level: torch.cat(chunks) for level, chunks in outputs.items()}
 
 
+def recompress(images: torch.Tensor, quality: int) -> torch.Tensor:
+    """Return uint8 images (N, 3, H, W) after one more JPEG round trip at `quality` (Pillow's 4:2:0 colour)."""
+    out = torch.empty_like(images)
+    for i, image in enumerate(images.permute(0, 2, 3, 1).numpy()):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+        out[i] = torch.from_numpy(np.array(Image.open(buffer).convert("RGB"))).permute(2, 0, 1)
+    return out
+
+
 def train_and_test(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
                    recipe: Recipe, seed: int) -> dict:
     """Train one network with the recipe and return its test accuracy, wall time and images per second."""
@@ -244,15 +259,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--validation", type=int, default=0,
                         help="hold out the last N training photos and report on them (for tuning)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--jpeg-quality", type=int, default=None,
+                        help="compress every photo (training and test) once more as JPEG at this quality (1-95) "
+                             "before training: what the photos' compression costs")
     args = parser.parse_args(argv)
+    if args.jpeg_quality is not None and not 1 <= args.jpeg_quality <= 95:
+        parser.error(f"--jpeg-quality {args.jpeg_quality}: give a JPEG quality from 1 to 95 (Pillow's range; "
+                     "75 is its default), or leave it out to train on the photos as they are")
     apply_data_dir(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(header())
     cifar = data.load_cifar10()
+    photos_train, photos_test = cifar.x_train, cifar.x_test
+    if args.jpeg_quality is not None:
+        photos_train, photos_test = recompress(photos_train, args.jpeg_quality), recompress(photos_test, args.jpeg_quality)
+        change = (photos_train.int() - cifar.x_train.int()).abs().float().mean().item()
+        print(f"photos  : compressed once more as JPEG at quality {args.jpeg_quality} (training and test); "
+              f"a training pixel moved by {change:.2f} grey levels on average")
     # The whole set normalised once: augmentation then works on floats, epoch by epoch.
     to_input = BatchTransform(*data.CHANNEL_STATS["cifar10"])
-    x_train, y_train, x_test, y_test = to_input(cifar.x_train), cifar.y_train, to_input(cifar.x_test), cifar.y_test
+    x_train, y_train, x_test, y_test = to_input(photos_train), cifar.y_train, to_input(photos_test), cifar.y_test
     split = "test split of the file"
     if args.validation:
         x_train, x_test = x_train[:-args.validation], x_train[-args.validation:]

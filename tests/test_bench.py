@@ -200,6 +200,49 @@ def test_speedrun_runs_end_to_end_and_reports_its_split(pack_dir):
     assert "summary : 1k images" in done.stdout
 
 
+def test_speedrun_recompress_keeps_the_photos_shape_and_loses_more_at_low_quality():
+    import torch
+
+    from bench.cifar_speedrun import recompress
+
+    gradient = torch.arange(32, dtype=torch.uint8).repeat(32, 1) * 8
+    images = torch.stack([torch.stack([gradient, gradient.T, 255 - gradient])] * 2)
+    images[1, :, ::2, ::2] = 0  # fine texture, which JPEG quantises away first
+    changes = {}
+    for quality in (95, 10):
+        out = recompress(images, quality)
+        assert out.shape == images.shape and out.dtype == torch.uint8
+        changes[quality] = (out.int() - images.int()).abs().float().mean().item()
+    assert 0 < changes[95] < changes[10], changes
+
+
+@pytest.mark.parametrize("quality", ["0", "96"])
+def test_speedrun_refuses_a_jpeg_quality_outside_pillows_range(pack_dir, quality):
+    done = _run("bench.cifar_speedrun", "--data-dir", pack_dir, "--tiny", "--jpeg-quality", quality)
+    assert done.returncode == 2 and f"--jpeg-quality {quality}: give a JPEG quality from 1 to 95" in done.stderr
+
+
+def test_speedrun_with_recompressed_photos_says_so(pack_dir):
+    done = _run("bench.cifar_speedrun", "--data-dir", pack_dir, "--tiny", "--kimages", "0.5", "--widths", "8", "16",
+                "16", "--jpeg-quality", "50", "--no-tta", "--threads", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    moved = re.search(r"^photos  : compressed once more as JPEG at quality 50 \(training and test\); a training "
+                      r"pixel moved by ([\d.]+) grey levels on average$", done.stdout, re.MULTILINE)
+    assert moved and float(moved.group(1)) > 0.5, done.stdout
+
+
+def test_jpeg_distortion_measures_both_photo_sets(pack_dir):
+    done = _run("bench.jpeg_distortion", "--data-dir", pack_dir, "--tiny", "--qualities", "75", "25")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(its 500 test-split photos); 50 bird photos of the pack at 32x32" in done.stdout
+    rows = {int(q): [float(v) for v in values] for q, *values in
+            re.findall(r"^\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", done.stdout, re.MULTILINE)}
+    assert sorted(rows) == [25, 75], done.stdout
+    # Compressing photos already at quality 75 at 75 again barely moves them; a first compression does.
+    assert rows[75][0] < 1 and rows[75][2] < 1 and rows[75][1] > 2, rows
+    assert all(rows[25][i] > rows[75][i] for i in range(3)), rows
+
+
 def test_week5_generative_runs_end_to_end_and_reports_its_split(pack_dir):
     done = _run("bench.week5_generative", "--data-dir", pack_dir, "--tiny", "--threads", "1", "--gan-minutes", "0.02",
                 "--mlp-gan-minutes", "0.02", "--gan-pack", "4")
