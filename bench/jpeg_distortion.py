@@ -21,7 +21,6 @@ first-time column at quality 75 estimates what the pack's compression did to CIF
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import torch
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     apply_data_dir(args)
     print(header())
     cifar = data.load_cifar10().x_test
-    birds = bird_photos_at_32(args.birds_dir or Path(os.environ["DIC_DATA_DIR"]) / "birds_tiny")
+    birds = bird_photos_at_32(args.birds_dir or data.dataset_path("birds", tiny=True))
     birds_at_75 = recompress(birds, 75)
     print(f"data    : {data.dataset_path('cifar10')} (its {len(cifar)} test-split photos); "
           f"{len(birds)} bird photos of the pack at 32x32")
