@@ -179,6 +179,11 @@ def recompress(images: torch.Tensor, quality: int) -> torch.Tensor:
     return out
 
 
+def mean_change(before: torch.Tensor, after: torch.Tensor) -> float:
+    """Return the mean absolute difference of two uint8 image batches, in grey levels."""
+    return (after.int() - before.int()).abs().float().mean().item()
+
+
 def train_and_test(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
                    recipe: Recipe, seed: int) -> dict:
     """Train one network with the recipe and return its test accuracy, wall time and images per second."""
@@ -274,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     photos_train, photos_test = cifar.x_train, cifar.x_test
     if args.jpeg_quality is not None:
         photos_train, photos_test = recompress(photos_train, args.jpeg_quality), recompress(photos_test, args.jpeg_quality)
-        change = (photos_train.int() - cifar.x_train.int()).abs().float().mean().item()
+        change = mean_change(cifar.x_train, photos_train)
         print(f"photos  : compressed once more as JPEG at quality {args.jpeg_quality} (training and test); "
               f"a training pixel moved by {change:.2f} grey levels on average")
     # The whole set normalised once: augmentation then works on floats, epoch by epoch.

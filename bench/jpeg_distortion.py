@@ -26,24 +26,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bench.cifar_speedrun import recompress
+from bench.cifar_speedrun import mean_change, recompress
 from bench.common import add_data_dir, apply_data_dir, header
 from shared import data
 
 
-def mean_change(before: torch.Tensor, after: torch.Tensor) -> float:
-    """Return the mean absolute difference of two uint8 image batches, in grey levels."""
-    return (after.int() - before.int()).abs().float().mean().item()
-
-
 def bird_photos_at_32(folder: Path) -> torch.Tensor:
     """Return the bird photos of ``folder`` (all splits) shrunk from 96x96 to 32x32 by averaging 3x3 blocks."""
-    classes = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir()) if (folder / "train").is_dir() else []
-    if not classes:
-        raise SystemExit(f"{folder} should be the data pack's birds_tiny folder (train/<SPECIES>/*.jpg); "
-                         "give it with --birds-dir")
-    photos = torch.cat([data.read_image_folder(folder / split, classes, 96)[0]
-                        for split in ("train", "valid", "test")]).float()
+    birds = data.read_birds(folder, 96)
+    photos = torch.cat([birds.x_train, birds.x_valid, birds.x_test]).float()
     return F.avg_pool2d(photos, 3).round().clamp(0, 255).to(torch.uint8)
 
 

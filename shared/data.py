@@ -291,7 +291,12 @@ def _load_npz_images(name: str, tiny: bool | None) -> ImageSet:
 
 def load_birds(tiny: bool | None = None, image_size: int = 96) -> ImageSet:
     """Return the bird-species photos (3 x image_size x image_size) from train/valid/test/<species>/ folders."""
-    root = _require("birds", tiny)
+    return read_birds(_require("birds", tiny), image_size)
+
+
+def read_birds(root: Path, image_size: int = 96) -> ImageSet:
+    """Return the bird-species ImageSet stored in ``root``'s train/valid/test/<species>/ folders."""
+    root = Path(root)
     classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir()) if (root / "train").is_dir() else []
     if not classes:
         raise CorruptDataError(f"{root} should hold train/<SPECIES>/ folders of JPEGs; found none. "

@@ -203,7 +203,7 @@ def test_speedrun_runs_end_to_end_and_reports_its_split(pack_dir):
 def test_speedrun_recompress_keeps_the_photos_shape_and_loses_more_at_low_quality():
     import torch
 
-    from bench.cifar_speedrun import recompress
+    from bench.cifar_speedrun import mean_change, recompress
 
     gradient = torch.arange(32, dtype=torch.uint8).repeat(32, 1) * 8
     images = torch.stack([torch.stack([gradient, gradient.T, 255 - gradient])] * 2)
@@ -212,7 +212,7 @@ def test_speedrun_recompress_keeps_the_photos_shape_and_loses_more_at_low_qualit
     for quality in (95, 10):
         out = recompress(images, quality)
         assert out.shape == images.shape and out.dtype == torch.uint8
-        changes[quality] = (out.int() - images.int()).abs().float().mean().item()
+        changes[quality] = mean_change(images, out)
     assert 0 < changes[95] < changes[10], changes
 
 
