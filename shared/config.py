@@ -4,7 +4,8 @@ Everything is read from the environment each time it is asked for, so a notebook
 a variable and see the effect at once.
 
 - ``DIC_TINY=1`` switches to tiny mode: small datasets and few epochs, for CI and quick checks.
-- ``DIC_DATA_DIR`` names the data folder; without it, data lives in a per-user cache folder.
+- ``DIC_DATA_DIR`` names the data folder for the full datasets; without it, data lives in a per-user cache
+  folder. Tiny mode needs no data folder: its small files come with the course, in ``tiny_data/``.
 - ``DIC_DEVICE`` forces a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
 """
 
@@ -31,7 +32,8 @@ def is_tiny() -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"DIC_TINY={value!r} is not understood: set it to 1 for tiny mode or 0 (or unset it) for full mode.")
+    raise ValueError(f"DIC_TINY={value!r} is not understood: set it to 1 for tiny mode or 0 (or unset it) "
+                     "for full mode.")
 
 
 def by_mode(full: T, tiny: T) -> T:
@@ -45,6 +47,12 @@ def data_dir() -> Path:
     if configured:
         return Path(configured).expanduser().resolve()
     return Path(platformdirs.user_cache_dir("deep-into-cnns")) / "data"
+
+
+def tiny_data_dir() -> Path:
+    """Return the folder of the small files tiny mode reads: ``tiny_data/`` in the course's repository."""
+    # shared/ sits at the top of the repository (the course is installed with `pip install -e .`).
+    return Path(__file__).resolve().parents[1] / "tiny_data"
 
 
 def get_device(prefer: str | None = None):

@@ -202,8 +202,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder to save to (default: DIC_DATA_DIR, else the per-user cache folder)")
     parser.add_argument("--force", action="store_true", help="download again even if the file is there")
+    parser.add_argument("--if-kaggle", action="store_true",
+                        help="skip, with a note saying what is needed, the Kaggle datasets when the kaggle "
+                             "command is not installed (`make data` uses it)")
     args = parser.parse_args(argv)
     names = list(DATASETS) if args.names == ["all"] else args.names
+    on_kaggle = [name for name in names if name in DATASETS and not DATASETS[name].torchvision_class]
+    if args.if_kaggle and on_kaggle and shutil.which("kaggle") is None:
+        print(f"Skipped {', '.join(on_kaggle)}: {' and '.join(DATASETS[n].title for n in on_kaggle)} are on "
+              "Kaggle and need a (free) Kaggle account:\n"
+              "    pip install kaggle   # then save your API token as described at https://www.kaggle.com/docs/api\n"
+              "    # for the Otto table, also accept the competition's rules on its Kaggle page\n"
+              f"    python -m shared.download {' '.join(on_kaggle)}\n"
+              "Until then the hackathons run in tiny mode (DIC_TINY=1) on the files in tiny_data/.")
+        names = [name for name in names if name not in on_kaggle]
     failed = []
     for name in names:
         try:

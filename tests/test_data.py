@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
     (data.load_fashion_mnist, (1, 28, 28)),
     (data.load_cifar10, (3, 32, 32)),
 ])
-def test_tiny_image_sets_load_as_uint8_tensors(pack_env, loader, shape):
+def test_tiny_image_sets_load_as_uint8_tensors(tiny_env, loader, shape):
     images = loader()
     assert images.x_train.shape == (2000, *shape)
     assert images.x_test.shape == (500, *shape)
@@ -79,34 +79,52 @@ def _facts(info):
 
 def test_dataset_facts_are_written_down_once():
     """A checksum, a statistic, a class name or a source written twice will one day disagree with itself."""
-    sources = {path: path.read_text() for folder in ("shared", "bench") for path in (REPO / folder).glob("*.py")}
+    sources = {path: path.read_text() for folder in ("shared", "bench", "tiny_data")
+               for path in (REPO / folder).glob("*.py")}
     for info in DATASETS.values():
         for fact in _facts(info):
             pattern = re.compile(re.escape(fact) + (r"0*(?![0-9])" if fact[0].isdigit() else ""))
             where = {path.relative_to(REPO).as_posix(): len(pattern.findall(text))
                      for path, text in sources.items() if pattern.search(text)}
-            assert where == {"shared/data.py": 1}, f"{info.name}: {fact} appears in {where}"
+            assert where == {"shared/datasets.py": 1}, f"{info.name}: {fact} appears in {where}"
 
 
-def test_published_statistics_fit_the_data_pack(pack_env):
+def test_every_tiny_file_matches_the_sha256_its_readme_gives(tiny_dir):
+    """tiny_data/README.md lists every data file with its SHA-256; the files, the list and the records agree."""
+    listed = dict(line.split("  ", 1)[::-1] for line in (tiny_dir / "README.md").read_text().splitlines()
+                  if re.fullmatch(r"[0-9a-f]{64}  \S.*", line))
+    present = {p.relative_to(tiny_dir).as_posix() for p in tiny_dir.rglob("*")
+               if p.is_file() and p.suffix not in (".md", ".py") and "__pycache__" not in p.parts}
+    assert set(listed) == present, f"listed but missing: {set(listed) - present}; unlisted: {present - set(listed)}"
+    for name, digest in listed.items():
+        assert data.sha256_of(tiny_dir / name) == digest, f"tiny_data/{name} does not match its README"
+    for info in DATASETS.values():
+        if info.tiny in listed:
+            assert info.sha256[info.tiny] == listed[info.tiny], f"{info.name}: the record and the README disagree"
+
+
+def test_published_statistics_fit_the_full_training_sets(full_env):
     for name in ("mnist", "fashion_mnist"):  # full training sets: the published figures to 4 digits
         x = getattr(data, f"load_{name}")(tiny=False).x_train.double() / 255
         assert x.mean().item() == pytest.approx(DATASETS[name].mean[0], abs=6e-5)
         assert x.std().item() == pytest.approx(DATASETS[name].std[0], abs=6e-5)
+
+
+def test_published_statistics_fit_the_tiny_cifar_sample(tiny_env):
     x = data.load_cifar10().x_train.double() / 255  # a 2,000-photo sample of a JPEG copy: close, not exact
     assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.tensor(DATASETS["cifar10"].mean, dtype=torch.double), atol=0.01)
     assert torch.allclose(x.std(dim=(0, 2, 3)), torch.tensor(DATASETS["cifar10"].std, dtype=torch.double), atol=0.01)
 
 
-def test_class_names_come_from_the_records(pack_env):
+def test_class_names_come_from_the_records(tiny_env):
     for name in ("mnist", "fashion_mnist", "cifar10"):
         assert tuple(getattr(data, f"load_{name}")().classes) == DATASETS[name].classes
     assert set(data.load_tabular()["target"]) == set(DATASETS["tabular"].classes)
 
 
-def test_a_file_of_another_dataset_is_caught(pack_dir, tmp_path):
+def test_a_file_of_another_dataset_is_caught(tiny_dir, tmp_path):
     path = tmp_path / "some.npz"
-    shutil.copy(pack_dir / "fashion_mnist_tiny.npz", path)
+    shutil.copy(tiny_dir / "fashion_mnist_tiny.npz", path)
     assert data.read_image_npz(path, "fashion_mnist").classes[0] == "T-shirt/top"
     with pytest.raises(CorruptDataError, match="not MNIST's"):
         data.read_image_npz(path, "mnist")
@@ -133,22 +151,21 @@ def test_sha256_of_reads_the_whole_file(tmp_path):
 # Loading
 
 
-def test_cifar_channels_are_rgb_in_order(pack_env):
+def test_cifar_channels_are_rgb_in_order(tiny_env):
     cifar = data.load_cifar10()
     means = cifar.x_train.float().mean(dim=(0, 2, 3)) / 255
     # The published CIFAR-10 means: red > green > blue.
     assert torch.allclose(means, torch.tensor([0.4914, 0.4822, 0.4465]), atol=0.02)
 
 
-def test_full_mode_reads_the_full_files(pack_env, monkeypatch):
-    monkeypatch.setenv("DIC_TINY", "0")
+def test_full_mode_reads_the_full_files(full_env):
     mnist = data.load_mnist()
     assert mnist.x_train.shape == (60000, 1, 28, 28)
     assert mnist.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert mnist.classes == [str(i) for i in range(10)]
 
 
-def test_birds_load_with_a_validation_split(pack_env):
+def test_birds_load_with_a_validation_split(tiny_env):
     birds = data.load_birds()
     assert birds.x_train.shape == (30, 3, 96, 96)
     assert birds.x_valid.shape == (10, 3, 96, 96)
@@ -158,14 +175,21 @@ def test_birds_load_with_a_validation_split(pack_env):
     assert "valid (10, 3, 96, 96)" in repr(birds)
 
 
-def test_birds_resize_on_load(pack_env):
+def test_birds_resize_on_load(tiny_env):
     assert data.load_birds(image_size=48).x_train.shape == (30, 3, 48, 48)
 
 
-def test_tabular_loads_as_a_dataframe(pack_env):
+def test_tabular_loads_as_a_dataframe(tiny_env):
     frame = data.load_tabular()
     assert frame.shape == (5000, 95)
     assert frame["target"].nunique() == 9
+
+
+def test_the_tiny_table_says_it_is_a_stand_in(tiny_env, capsys):
+    frame = data.load_tabular()
+    assert "stand-in" in frame.attrs["note"] and "not Otto's data" in frame.attrs["note"]
+    assert "stand-in" in capsys.readouterr().out
+    assert "stand-in" in data.dataset_status().set_index("name").loc["tabular", "note"]
 
 
 def test_missing_full_data_says_how_to_download(empty_data_dir, monkeypatch):
@@ -178,10 +202,31 @@ def test_missing_full_data_says_how_to_download(empty_data_dir, monkeypatch):
     assert "python -m shared.download cifar10" in message
 
 
-def test_missing_tiny_data_points_at_the_data_pack(empty_data_dir, monkeypatch):
+def test_tiny_mode_reads_the_repositorys_own_files_with_no_data_folder(monkeypatch, tmp_path):
+    # As on a stranger's machine: no DIC_DATA_DIR, nothing in the per-user cache, only the clone.
+    monkeypatch.delenv("DIC_DATA_DIR", raising=False)
+    monkeypatch.setattr(config.platformdirs, "user_cache_dir", lambda app: str(tmp_path / "cache"))
     monkeypatch.setenv("DIC_TINY", "1")
-    with pytest.raises(DataNotFoundError, match="DIC_DATA_DIR"):
+    assert data.dataset_path("mnist") == REPO / "tiny_data" / "mnist_tiny.npz"
+    assert len(data.load_mnist().x_train) == 2000
+    assert data.dataset_status().set_index("name")["found"].all()
+
+
+def test_a_tiny_file_in_the_data_folder_is_read_first_and_checked(tiny_dir, empty_data_dir, monkeypatch):
+    monkeypatch.setenv("DIC_TINY", "1")
+    shutil.copy(tiny_dir / "fashion_mnist_tiny.npz", empty_data_dir / "mnist_tiny.npz")
+    assert data.dataset_path("mnist") == empty_data_dir / "mnist_tiny.npz"
+    with pytest.raises(CorruptDataError, match="damaged or incomplete"):  # its checksum is not MNIST's
         data.load_mnist()
+
+
+def test_missing_tiny_data_says_how_to_restore_it(empty_data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("DIC_TINY", "1")
+    monkeypatch.setattr(config, "tiny_data_dir", lambda: tmp_path / "deleted")
+    with pytest.raises(DataNotFoundError, match="git checkout -- tiny_data") as info:
+        data.load_mnist()
+    assert str(tmp_path / "deleted" / "mnist_tiny.npz") in str(info.value)
+    assert str(empty_data_dir / "mnist_tiny.npz") in str(info.value)
 
 
 def test_unknown_dataset_name_is_reported():
@@ -189,17 +234,17 @@ def test_unknown_dataset_name_is_reported():
         data.dataset_path("imagenet")
 
 
-def test_truncated_file_is_detected(pack_dir, empty_data_dir, monkeypatch):
+def test_truncated_file_is_detected(tiny_dir, empty_data_dir, monkeypatch):
     monkeypatch.setenv("DIC_TINY", "1")
-    blob = (pack_dir / "mnist_tiny.npz").read_bytes()
+    blob = (tiny_dir / "mnist_tiny.npz").read_bytes()
     (empty_data_dir / "mnist_tiny.npz").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(CorruptDataError, match="damaged or incomplete"):
         data.load_mnist()
 
 
-def test_file_not_matching_its_sidecar_checksum_is_detected(pack_dir, tmp_path):
+def test_file_not_matching_its_sidecar_checksum_is_detected(tiny_dir, tmp_path):
     path = tmp_path / "cifar10.npz"
-    shutil.copy(pack_dir / "cifar10_tiny.npz", path)
+    shutil.copy(tiny_dir / "cifar10_tiny.npz", path)
     (tmp_path / "cifar10.npz.sha256").write_text("0" * 64 + "  cifar10.npz\n")
     with pytest.raises(CorruptDataError, match="Delete it"):
         data.read_image_npz(path)
@@ -231,8 +276,8 @@ def test_labels_out_of_range_are_reported(tmp_path):
         data.read_image_npz(path)
 
 
-def test_broken_bird_photo_is_named(pack_dir, tmp_path, monkeypatch):
-    shutil.copytree(pack_dir / "birds_tiny", tmp_path / "birds_tiny")
+def test_broken_bird_photo_is_named(tiny_dir, tmp_path, monkeypatch):
+    shutil.copytree(tiny_dir / "birds_tiny", tmp_path / "birds_tiny")
     victim = next((tmp_path / "birds_tiny" / "test").glob("*/*.jpg"))
     victim.write_bytes(b"not a jpeg")
     monkeypatch.setenv("DIC_DATA_DIR", str(tmp_path))

@@ -154,6 +154,14 @@ def test_command_line_reports_failures_and_unknown_names(tmp_path, capsys, monke
     assert "Unknown dataset" in capsys.readouterr().err
 
 
+def test_make_data_skips_the_kaggle_sets_with_a_note_when_kaggle_is_missing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(download.shutil, "which", lambda _: None)
+    assert download.main(["birds", "tabular", "--if-kaggle", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Skipped birds, tabular" in out and "Kaggle account" in out and "pip install kaggle" in out
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # Pretrained weights (the bird contest's transfer learning), through file:// URLs: no network needed.
 

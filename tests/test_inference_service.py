@@ -41,8 +41,8 @@ def small_cnn() -> nn.Module:
 
 
 @pytest.fixture(scope="module")
-def cifar(pack_dir):
-    return data.read_image_npz(pack_dir / "cifar10_tiny.npz", "cifar10")
+def cifar(tiny_dir):
+    return data.read_image_npz(tiny_dir / "cifar10_tiny.npz", "cifar10")
 
 
 @pytest.fixture(scope="module")

@@ -226,8 +226,8 @@ def test_private_scores_stay_hidden_until_final(tmp_path):
 
 # ---------------------------------------------------------------- preparing contests from the data pack
 
-def test_prepare_tabular_on_tiny_otto(tmp_path, pack_dir):
-    source = pack_dir / "tabular_tiny.csv"
+def test_prepare_tabular_on_tiny_otto(tmp_path, tiny_dir):
+    source = tiny_dir / "tabular_tiny_standin.csv"
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     contest = lb.prepare_tabular_contest(source, tmp_path / "otto", seed=3)
     original = pd.read_csv(source)
@@ -253,8 +253,8 @@ def test_prepare_tabular_on_tiny_otto(tmp_path, pack_dir):
     assert pd.read_csv(again / "answers" / "answer_key.csv").equals(key)  # seeded
 
 
-def test_prepare_images_on_birds_tiny(tmp_path, pack_dir):
-    source = pack_dir / "birds_tiny"
+def test_prepare_images_on_birds_tiny(tmp_path, tiny_dir):
+    source = tiny_dir / "birds_tiny"
     files_before = sorted(source.rglob("*.jpg"))
     contest = lb.prepare_image_contest(source, tmp_path / "birds")
     assert sorted(source.rglob("*.jpg")) == files_before  # copied, not moved
@@ -275,8 +275,8 @@ def test_prepare_images_on_birds_tiny(tmp_path, pack_dir):
     assert lb.score_submission(path, contest)["private"] == {"accuracy": 1.0, "macro_f1": 1.0}
 
 
-def test_refuses_to_overwrite_a_contest_with_submissions(tmp_path, pack_dir, capsys):
-    source = pack_dir / "tabular_tiny.csv"
+def test_refuses_to_overwrite_a_contest_with_submissions(tmp_path, tiny_dir, capsys):
+    source = tiny_dir / "tabular_tiny_standin.csv"
     contest = lb.prepare_tabular_contest(source, tmp_path / "otto")
     handed_in = _submit(contest, "ada", "one.csv", "id\n")
     with pytest.raises(ContestError, match="1 submission file.*nothing was changed.*--force"):
