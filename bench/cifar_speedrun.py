@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     cifar = data.load_cifar10()
     photos_train, photos_test = cifar.x_train, cifar.x_test
     if args.jpeg_quality is not None:
-        photos_train, photos_test = recompress(photos_train, args.jpeg_quality), recompress(photos_test, args.jpeg_quality)
+        photos_train, photos_test = (recompress(photos_train, args.jpeg_quality),
+                                     recompress(photos_test, args.jpeg_quality))
         change = mean_change(cifar.x_train, photos_train)
         print(f"photos  : compressed once more as JPEG at quality {args.jpeg_quality} (training and test); "
               f"a training pixel moved by {change:.2f} grey levels on average")
@@ -302,15 +303,17 @@ def main(argv: list[str] | None = None) -> None:
         for seed in args.seeds:
             r = train_and_test(x_train, y_train, x_test, y_test, recipe, seed)
             results.append((kimages, r))
-            print(f"{kimages:7g} {kimages * 1000 / len(y_train):6.2f} {seed:5d} {r['accuracy']:9.2%} {r['seconds']:8.1f} {r['train_seconds']:8.1f} "
-                  f"{r['images_per_second']:9.0f} {r['by_level']['none']:7.2%} {r['by_level']['mirror']:7.2%}", flush=True)
+            print(f"{kimages:7g} {kimages * 1000 / len(y_train):6.2f} {seed:5d} {r['accuracy']:9.2%} "
+                  f"{r['seconds']:8.1f} {r['train_seconds']:8.1f} {r['images_per_second']:9.0f} "
+                  f"{r['by_level']['none']:7.2%} {r['by_level']['mirror']:7.2%}", flush=True)
     for kimages in args.kimages:
         runs = [r for k, r in results if k == kimages]
         mean_acc = sum(r["accuracy"] for r in runs) / len(runs)
         worst = max(r["seconds"] for r in runs)
         epochs = kimages * 1000 / len(y_train)
-        print(f"summary : {kimages:g}k images ({epochs:.2f} epochs), {len(runs)} seed(s): mean accuracy {mean_acc:.2%}, "
-              f"min {min(r['accuracy'] for r in runs):.2%}, slowest run {worst:.0f} s ({worst / 60:.1f} min)")
+        print(f"summary : {kimages:g}k images ({epochs:.2f} epochs), {len(runs)} seed(s): "
+              f"mean accuracy {mean_acc:.2%}, min {min(r['accuracy'] for r in runs):.2%}, "
+              f"slowest run {worst:.0f} s ({worst / 60:.1f} min)")
 
 
 if __name__ == "__main__":

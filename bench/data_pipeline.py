@@ -41,8 +41,8 @@ class ImageDataset(Dataset):
 
 def pil_pipeline(mean, std):
     """A (H, W, C) uint8 array to a PIL image, then RandomCrop, RandomHorizontalFlip, ToTensor, Normalize."""
-    return transforms.Compose([Image.fromarray, transforms.RandomCrop(32, padding=4),
-                               transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(mean, std)])
+    return transforms.Compose([Image.fromarray, transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+                               transforms.ToTensor(), transforms.Normalize(mean, std)])
 
 
 def v2_pipeline(mean, std):

@@ -1,4 +1,4 @@
-"""The inference service's latency and throughput over HTTP: one client, then several concurrent clients.
+r"""The inference service's latency and throughput over HTTP: one client, then several concurrent clients.
 
 The real server runs as in production (``python -m inference_service serve``: one uvicorn process, torch
 set to one thread per request) on a local port, and this process sends it CIFAR-10 test photos as PNG
@@ -13,7 +13,8 @@ channels with batch norm, about 94 thousand parameters), with untrained weights:
 does not depend on the weights' values. ``--bundle DIR`` measures a bundle of your own instead.
 
     python -m bench.service_latency --data-dir ../shared/data --tiny
-    python -m bench.service_latency --data-dir ../shared/data --tiny --bundle hackathons/to_production/bundles/cifar10_cnn
+    python -m bench.service_latency --data-dir ../shared/data --tiny \
+        --bundle hackathons/to_production/bundles/cifar10_cnn
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def run_clients(url: str, payloads: list[bytes], requests: int, clients: int) ->
             start.wait()
             for i in mine:
                 sent = time.perf_counter()
-                response = http.post("/predict", files={"file": ("photo.png", payloads[i % len(payloads)], "image/png")})
+                response = http.post("/predict",
+                                     files={"file": ("photo.png", payloads[i % len(payloads)], "image/png")})
                 elapsed = time.perf_counter() - sent
                 with lock:
                     if response.status_code == 200:

@@ -15,17 +15,17 @@ Every figure is measured on the TEST split of the file; the models train on the 
   same classifier trained with the seeds ``--judge-seed`` + 0, 1000, 2000, ..., the same committee
   whatever the run's ``--seed``, as FID keeps one Inception network; probabilities averaged), because one
   judge's histogram of generated digits moves by several points with the judge alone; each judge's own
-  range and the share of samples the committee is unsure of are printed with it. Judged: the DCGAN trained for ``--gan-minutes``
-  of wall time (its generator is DCGAN's; its discriminator, by default, swaps batch norm for spectral
-  normalisation, Miyato et al. 2018, which lowered the Fréchet distance and brought 9 of the 10 digits within 5-15% where
-  the paper's batch-norm discriminator left 4 outside; ``--gan-discriminator batchnorm`` measures that one;
-  and it trains with the hinge loss of Lim & Ye 2017, which drew the over-drawn 7s a little closer to 15%
-  in three runs; ``--gan-loss bce`` gives the paper's non-saturating loss; ``--gan-pack 4`` makes the
-  discriminator judge packs of 4 images, all real or all generated (PacGAN, Lin et al. 2018: a pack can
-  show a digit drawn too often, one image cannot), which narrowed the range in one exploratory run but
-  not in the benchmark's runs on two seeds, so the default judges one image at a time),
-  the fully connected GAN for ``--mlp-gan-minutes``, the VAE's samples, and, as the floor (what real
-  digits score), the test set against as many training images as there are samples.
+  range and the share of samples the committee is unsure of are printed with it. Judged: the DCGAN trained
+  for ``--gan-minutes`` of wall time (its generator is DCGAN's; its discriminator, by default, swaps batch
+  norm for spectral normalisation, Miyato et al. 2018, which lowered the Fréchet distance and brought
+  9 of the 10 digits within 5-15% where the paper's batch-norm discriminator left 4 outside;
+  ``--gan-discriminator batchnorm`` measures that one; and it trains with the hinge loss of Lim & Ye 2017,
+  which drew the over-drawn 7s a little closer to 15% in three runs; ``--gan-loss bce`` gives the paper's
+  non-saturating loss; ``--gan-pack 4`` makes the discriminator judge packs of 4 images, all real or all
+  generated (PacGAN, Lin et al. 2018: a pack can show a digit drawn too often, one image cannot), which
+  narrowed the range in one exploratory run but not in the benchmark's runs on two seeds, so the default
+  judges one image at a time), the fully connected GAN for ``--mlp-gan-minutes``, the VAE's samples, and, as
+  the floor (what real digits score), the test set against as many training images as there are samples.
 
 The generative networks come from ``shared.generative`` (the ones lesson 07 judges). The two plain
 autoencoders are this benchmark's own, of the lessons' kind (encoder and decoder mirrored, sigmoid
@@ -216,7 +216,8 @@ class UntilDeadline:
 
 
 class Pack(nn.Module):
-    """Stack each run of `pack` consecutive images as the channels of one input: (N, 1, H, W) -> (N/pack, pack, H, W)."""
+    """Stack each run of `pack` consecutive images as the channels of one input:
+    (N, 1, H, W) -> (N/pack, pack, H, W)."""
 
     def __init__(self, pack: int):
         super().__init__()

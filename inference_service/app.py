@@ -233,8 +233,9 @@ async def _read_upload(request: Request) -> tuple[bytes, str]:
                                                 "Send the image as the multipart field 'file'.")
         part_type = upload.content_type or ""
         if not part_type.startswith("image/"):
-            raise BadInput(415, "wrong_content_type", f"The uploaded file's content type is {part_type or 'missing'!r}, "
-                                                      "not an image type (image/png, image/jpeg, ...).")
+            raise BadInput(415, "wrong_content_type",
+                           f"The uploaded file's content type is {part_type or 'missing'!r}, "
+                           "not an image type (image/png, image/jpeg, ...).")
         return await upload.read(), part_type
     finally:
         await form.close()

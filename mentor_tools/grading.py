@@ -69,7 +69,8 @@ def source_notebooks(week: str, course: Path = REPO) -> list[str]:
     """Return the names (without .ipynb) of a week's source notebooks."""
     folder = course / week
     if not folder.is_dir():
-        raise GradingError(f"There is no assignment {week!r} in {course}. Assignments: {', '.join(assignments(course))}.")
+        raise GradingError(f"There is no assignment {week!r} in {course}. "
+                           f"Assignments: {', '.join(assignments(course))}.")
     return sorted(p.stem for p in folder.glob("*.ipynb"))
 
 
@@ -441,7 +442,8 @@ def print_self_check(results: list[CheckResult]) -> None:
     for r in results:
         print(f"{r.cell:{width}s}  {r.points:4.1f} / {r.max_points:4.1f}  {r.message[:120]}")
     got, total = sum(r.points for r in results), sum(r.max_points for r in results)
-    print(f"{'total':{width}s}  {got:4.1f} / {total:4.1f}   (visible checks only: hidden tests may still find mistakes)")
+    print(f"{'total':{width}s}  {got:4.1f} / {total:4.1f}   "
+          "(visible checks only: hidden tests may still find mistakes)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import pytest
 
 from mentor_tools import integrity
 
-LOCKED = ["import numpy as np\nimport torch\nfrom shared import data\nfrom shared.checks import check_close, check_shape"]
+LOCKED = ["import numpy as np\nimport torch\nfrom shared import data\n"
+          "from shared.checks import check_close, check_shape"]
 TESTS = ["check_close(square(3.0), 9.0)\nassert abs(mean([1.0]) - 1.0) < 1e-9\n### BEGIN HIDDEN TESTS\nx = 1\n"
          "### END HIDDEN TESTS"]
 
@@ -47,13 +48,15 @@ TRICKS = {
 HONEST = {
     "a solution": "def square(x):\n    out = np.zeros_like(x)\n    for i in range(3):\n        out[i] = x[i] ** 2\n"
                   "    return out",
-    "plots and settings": "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.rcParams['figure.figsize'] = (4, 3)\n"
+    "plots and settings": "%matplotlib inline\nimport matplotlib.pyplot as plt\n"
+                          "plt.rcParams['figure.figsize'] = (4, 3)\n"
                           "torch.backends.cudnn.benchmark = True\nnp.random.seed(0)",
     "reusing names tests do not read": "data = [1, 2, 3]\nmodel = torch.nn.Linear(2, 3)\nsum = 0",
     "importing again": "import numpy as np\nfrom shared.checks import check_close",
     "timing a cell": "%%time\nx = np.ones(3)",
     "local names in functions": "def f(np):\n    abs = 3\n    return np + abs",
-    "attributes of own objects": "model = torch.nn.Linear(2, 2)\nmodel.weight.requires_grad = False\nsetattr(model, 'x', 1)",
+    "attributes of own objects": "model = torch.nn.Linear(2, 2)\nmodel.weight.requires_grad = False\n"
+                                 "setattr(model, 'x', 1)",
     "syntax errors fail on their own": "def f(:\n",
 }
 

@@ -44,7 +44,8 @@ def test_fit_learns_and_records_history():
     assert all(len(values) == 10 for values in history.values())
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history["val_acc"][-1] >= 0.9  # a few validation points sit on the wrong side of the boundary
-    assert evaluate(model, val, nn.CrossEntropyLoss(), {"acc": accuracy})["acc"] == pytest.approx(history["val_acc"][-1])
+    assert (evaluate(model, val, nn.CrossEntropyLoss(), {"acc": accuracy})["acc"]
+            == pytest.approx(history["val_acc"][-1]))
 
 
 def test_fit_stops_on_nan_loss_before_touching_the_weights():
