@@ -2,10 +2,11 @@
 
 The accuracies a lesson states come from here: each notebook runs top to bottom exactly as a mentee
 runs it (DIC_TINY unset), with the lesson's own code and recipe, and every printed line that mentions an
-accuracy (or images/s, FLOPs, parameters, and for week 5 MSE, PSNR, Fréchet distance or coverage) is reported. The record also names the data folder and the
-dataset files in it (size, image counts, SHA-256), so a figure measured on a development copy, such as
-the data pack's CIFAR-10 copy (tools/make_cifar10_dev.py: 40,000 training photos, 10,000 held out),
-cannot pass for one on the official set.
+accuracy (or images/s, FLOPs, parameters, and for week 5 MSE, PSNR, Fréchet distance or coverage), or
+that starts with ``Headline:``, is reported. The record also names the data folder and the dataset files
+in it (size, image counts, SHA-256), so a figure measured on a development copy, such as the data pack's
+CIFAR-10 copy (tools/make_cifar10_dev.py: 40,000 training photos, 10,000 held out), cannot pass for one
+on the official set.
 
     python -m bench.full_notebooks --data-dir ../shared/data week1_regression/04_multiclass_classification.ipynb
     python -m bench.full_notebooks --data-dir ~/datasets/cifar10-dev --set QUICK=False \\
@@ -13,13 +14,26 @@ cannot pass for one on the official set.
 
 ``--set NAME=VALUE`` replaces the notebook's one top-level assignment to NAME before running it: it
 picks a recipe the lesson itself offers (such as ``QUICK = False``), it does not change the lesson's code.
+
+Every run also updates ``bench/notebook_runs.json`` (``--record PATH`` for another file, ``--no-record`` for
+none), the machine-readable record the course's pages read: one entry per notebook, keyed by its path in the
+repository ("week3_cnn_lenet/03_lenet5.ipynb"), with its wall time, its headline (see ``headline``), every
+reported line, the machine, the data files and the command. ``load_runs`` reads it. A failed run never
+replaces a clean one: it is kept beside it as ``last_failure``. A run with ``--set`` is a recipe the lesson
+offers, not the lesson as it ships: it is kept under ``variants["NAME=VALUE"]`` of the notebook's entry
+(at the top only while the lesson's own recipe has no run on record).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import re
+import shlex
+import sys
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -27,13 +41,26 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import torch
 from nbclient import NotebookClient
 
-from bench.common import header
+from bench.common import header, machine
 from shared import config, data
 
 # A printed line mentioning one of these is part of the record (the architecture lessons print all four).
 REPORTED = ("accuracy", "images/s", "flop", "parameters", "mse", "psnr", "fréchet", "coverage")
+# A notebook names its own headline by printing a line that starts with this (it is reported whatever it says).
+HEADLINE = "Headline:"
+# A line about test or held-out data: a lesson touches its test set once, at the end, for its final result.
+ON_TEST_DATA = re.compile(r"\b(test|held[- ]out)\b", re.IGNORECASE)
+REPO = Path(__file__).resolve().parents[1]
+RECORD = Path(__file__).resolve().parent / "notebook_runs.json"
+# Environment settings that change how fast a run is (torch's and scikit-learn's thread pools).
+SPEED_SETTINGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
+
+
+class RecordError(ValueError):
+    """The record file exists but cannot be read as a record of runs."""
 
 
 @dataclass
@@ -95,7 +122,8 @@ def run(path: Path, timeout: int, overrides: dict[str, str] | None = None, keep:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
                 result.accuracy_lines += [line for line in output["text"].splitlines()
-                                          if any(word in line.lower() for word in REPORTED)]
+                                          if any(word in line.lower() for word in REPORTED)
+                                          or line.strip().startswith(HEADLINE)]
             elif output.get("output_type") == "error":
                 result.errors.append(f"{output['ename']}: {output['evalue'][:200]}")
     return result
@@ -139,6 +167,127 @@ def npz_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def headline(lines: list[str]) -> str:
+    """Return the line a reader most wants among a notebook's reported lines ('' if it reported none).
+
+    In order: the notebook's own choice, the last line starting with ``Headline:`` (without the marker);
+    else the last line about test or held-out data (a lesson tests once, at the end, for its final result);
+    else the last reported line (a lesson prints its result last). A line ending with ":" only announces
+    the table printed after it, so it is never the headline.
+    """
+    lines = [line.strip() for line in lines]
+    marked = [line.removeprefix(HEADLINE).strip() for line in lines if line.startswith(HEADLINE)]
+    if marked:
+        return marked[-1]
+    results = [line for line in lines if line and not line.endswith(":")]
+    on_test = [line for line in results if ON_TEST_DATA.search(line)]
+    return (on_test or results or [""])[-1]
+
+
+def record_key(path: Path) -> str:
+    """Return the notebook's path relative to the repository, in POSIX form (its key in the record)."""
+    return path.resolve().relative_to(REPO).as_posix()
+
+
+def machine_facts() -> dict[str, object]:
+    """Return the machine facts of bench.common's header, one by one, with the settings that change speed."""
+    summary = machine()
+    cores = os.cpu_count()
+    return {
+        "summary": summary,
+        # machine() starts with the CPU model, then ", N cores": read it there rather than a second time.
+        "cpu": summary.split(f", {cores} cores", 1)[0],
+        "cores": cores,
+        "load_average": [round(load, 2) for load in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the widest vector unit torch uses
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "settings": {name: os.environ[name] for name in SPEED_SETTINGS if name in os.environ},
+    }
+
+
+def load_runs(path: Path | None = None) -> dict[str, dict]:
+    """Return the record of runs, {notebook: entry}; {} if the file does not exist yet."""
+    path = RECORD if path is None else path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        runs = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RecordError(f"{path} is not a record of notebook runs: invalid JSON ({err}). Restore it "
+                          f"(git checkout -- {path.name}) or move it aside; it is not overwritten.") from err
+    if not isinstance(runs, dict) or not all(isinstance(entry, dict) for entry in runs.values()):
+        raise RecordError(f"{path} is not a record of notebook runs: expected a JSON object of "
+                          "{notebook path: {seconds, headline, ...}}. Restore it or move it aside.")
+    return runs
+
+
+def save_runs(runs: dict[str, dict], path: Path) -> None:
+    """Write the record atomically: a temporary file beside it, then a rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(dict(sorted(runs.items())), indent=2, ensure_ascii=False) + "\n"
+    # Same folder, so the rename stays on one file system and is atomic: a reader (or an interrupted run)
+    # sees the old record or the new one, never half of one.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp makes the file private; the record is read by others (the course's pages), as before.
+        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def recipe(overrides: dict[str, str]) -> str:
+    """Return the name of a run's recipe in the record: '' for the lesson as it ships, else 'NAME=VALUE; ...'."""
+    return "; ".join(f"{name}={value}" for name, value in sorted(overrides.items()))
+
+
+def merge_run(entry: dict | None, run_entry: dict) -> tuple[dict, str]:
+    """Return the notebook's record entry with this run in it, and what was done, for the output."""
+    entry = dict(entry or {})
+    variants = dict(entry.pop("variants", {}))
+    name = recipe(run_entry["overrides"])
+    if entry and name == "" and recipe(entry.get("overrides", {})) != "":
+        # The lesson as it ships takes the top; the run of another recipe that held it moves to the variants.
+        variants.setdefault(recipe(entry["overrides"]), entry)
+        entry = {}
+    at_top = not entry or recipe(entry.get("overrides", {})) == name
+    old = entry if at_top else variants.get(name)
+    where = "" if at_top else f" (variants[{name!r}])"
+    if not run_entry["errors"]:
+        new, done = dict(run_entry), f"recorded{where}"
+    elif old and not old.get("errors"):
+        # A failed run says nothing about what a clean run costs: the clean one stays, the failure beside it.
+        new = {**old, "last_failure": {key: run_entry[key] for key in
+                                       ("date", "seconds", "errors", "lines", "command", "overrides")}}
+        done = (f"NOT recorded{where}: it failed, and the clean run of {old['date']} stays; "
+                "this failure is kept as its last_failure")
+    else:
+        new, done = dict(run_entry), f"recorded a failed run{where} (no clean run on record)"
+    if at_top:
+        entry = new
+    else:
+        variants[name] = new
+    if variants:
+        entry["variants"] = dict(sorted(variants.items()))
+    return entry, done
+
+
+def update_record(path: Path, key: str, run_entry: dict) -> str:
+    """Put one run into the record file, keeping every other notebook's entry; return what was done."""
+    runs = load_runs(path)  # read afresh for each notebook: a long batch must not undo another's update
+    runs[key], done = merge_run(runs.get(key), run_entry)
+    save_runs(runs, path)
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the notebooks; return 0 if all ran without an error, else 1."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -149,12 +298,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
                         help="also write each executed notebook, outputs included, into DIR (not the repository)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--record", type=Path, default=None, metavar="PATH",
+                       help=f"the record of runs to update (default: {RECORD.relative_to(REPO)})")
+    where.add_argument("--no-record", action="store_true", help="update no record of runs")
     args = parser.parse_args(argv)
+    # The command line as given, not sys.argv: main() is also called from Python with its own arguments.
+    command = "python -m bench.full_notebooks " + shlex.join(sys.argv[1:] if argv is None else argv)
     overrides = parse_overrides(args.overrides)
     if args.keep is not None and args.keep.resolve() in {p.resolve().parent for p in args.notebooks}:
         raise SystemExit(f"--keep {args.keep}: choose a folder outside the lessons, they are committed without outputs")
     for path in args.notebooks:  # a --set that misses must stop the run before anything long starts
         apply_overrides(nbformat.read(path, as_version=4), overrides)
+    record = None if args.no_record else RECORD if args.record is None else args.record
+    if record is not None:
+        try:  # and so must a record that cannot be updated
+            load_runs(record)
+        except RecordError as err:
+            raise SystemExit(f"--record: {err}") from None
     if args.data_dir is not None:
         os.environ["DIC_DATA_DIR"] = str(args.data_dir.resolve())
         source = "--data-dir"
@@ -166,10 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = "".join(f"; --set {name}={value}" for name, value in overrides.items())
     print(f"mode    : full (DIC_TINY unset){settings}")
     print(f"data dir: {folder} (from {source})")
-    for line in describe_data_dir(folder) or ["no full dataset files found there"]:
+    described = describe_data_dir(folder)
+    for line in described or ["no full dataset files found there"]:
         print(f"    {line}")
     failed = False
     for path in args.notebooks:
+        # Date and machine as the run starts: the load average then is other work's, not the notebook's own.
+        started, facts = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), machine_facts()
         result = run(path.resolve(), args.timeout, overrides, args.keep)
         status = f"{len(result.errors)} error(s)" if result.errors else "ran cleanly"
         print(f"\n{path}: {result.seconds:.1f} s, {status}")
@@ -178,6 +342,21 @@ def main(argv: list[str] | None = None) -> int:
         for line in result.accuracy_lines:
             print(f"    {line}")
         failed = failed or bool(result.errors)
+        if record is None:
+            continue
+        try:
+            key = record_key(path)
+        except ValueError:  # keyed by its place in the repository: a notebook elsewhere has none
+            if args.record is None:
+                print(f"record  : {path} is outside the repository: not recorded in {RECORD.name} "
+                      "(--record PATH records it elsewhere, by its absolute path)")
+                continue
+            key = path.resolve().as_posix()
+        entry = {"seconds": round(result.seconds, 1), "headline": headline(result.accuracy_lines),
+                 "lines": result.accuracy_lines, "errors": result.errors, "date": started,
+                 "machine": facts, "data_dir": str(folder), "data": described,
+                 "overrides": overrides, "command": command, "source": "bench.full_notebooks"}
+        print(f"record  : {key}: {update_record(record, key, entry)} in {record}")
     print(f"\nRESULT  : {len(args.notebooks)} notebook(s) {'with errors' if failed else 'ran cleanly'} in full mode")
     return 1 if failed else 0
 
