@@ -35,6 +35,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from book import notebooks as book_cache
+from book.notebooks import tiny_mode_env
 from mentor_tools import grading
 
 pytestmark = pytest.mark.slow  # `make quick` leaves the grading proofs out; `make test` runs them
@@ -291,7 +293,8 @@ def strip_proofs(courses):
                 # Solution cells without a solution region are left as they are in the student version.
                 stubs = {_meta(c)["grade_id"]: c.source for c in released.cells
                          if _is_code_solution(c) and c.source != sources[_meta(c)["grade_id"]]}
-                failures = _strip_each_solution(source, stubs, source_path.parent)
+                lesson = None if week == DEMO else f"{week}/{source_path.name}"
+                failures = _strip_each_solution(source, stubs, source_path.parent, lesson)
                 jobs.append((f"{week}/{source_path.name}", source, stubs, failures))
             made[week, notebooks] = jobs
         return made[week, notebooks]
@@ -337,12 +340,14 @@ def _defined_names(source: str) -> list[str]:
     return names
 
 
-def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], folder: Path) -> dict:
+def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], folder: Path,
+                         lesson: str | None = None) -> dict:
     """Run the notebook once, then for each solution in turn: put in its stub, rerun every test cell, restore.
 
     Returns the failing test ids per stripped solution (key None: with every solution in place; key
-    "blank": with every stub in at once), and under "errors" every cell that failed in the first run. One kernel per notebook instead of
-    one per solution keeps this quick; the first run is also the notebook's top-to-bottom run in CI.
+    "blank": with every stub in at once), and under "errors" every cell that failed in the first run. One
+    kernel per notebook instead of one per solution keeps this quick; the first run is also the notebook's
+    top-to-bottom run in CI.
     """
     nb = copy.deepcopy(source)
     # The lessons' cell limit for every cell, as when nbgrader grades them: no graded cell waits for a long run.
@@ -351,12 +356,18 @@ def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], f
     positions = {_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells)}
     tests = [(i, c) for i, c in enumerate(nb.cells) if _is_test(c)]
     failures = {}
-    with client.setup_kernel():
+    # The kernel draws figures inline (no MPLBACKEND), so that this run, when clean, is also the lesson's page
+    # on the website: `lesson` (its path in the course) names it in the book's cache.
+    with client.setup_kernel(env=tiny_mode_env()):
+        started = time.perf_counter()
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
         failures[None] = _failing_tests(nb.cells)
         failures["errors"] = {f"cell {i}: {o['ename']}: {o['evalue'][:200]}" for i, c in enumerate(nb.cells)
                               for o in c.get("outputs", []) if o.get("output_type") == "error"}
+        if lesson is not None and not failures["errors"] and not failures[None]:
+            book_cache.store(book_cache.CACHE, lesson, copy.deepcopy(nb), time.perf_counter() - started,
+                             book_cache.cache_key(REPO / lesson))
 
         def put_in(grade_id: str, stub: str) -> None:
             # As in a fresh student kernel: what the solution cell defined is gone before its stub runs

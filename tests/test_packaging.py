@@ -55,3 +55,60 @@ def test_ci_runs_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
     assert "make test" in readme and "make lab" in readme
     assert re.search(r"^make test$", (REPO / ".ci" / "run").read_text(), re.M)
+
+
+# Imported only where the code checks first that it is installed, and says how to get it.
+OPTIONAL_IMPORTS = {"wandb"}  # hackathons/to_production/01: a hosted tracker, behind USE_WANDB
+
+
+def _imported_modules() -> dict[str, set[str]]:
+    """Return {top-level module: files importing it} over the repository's Python files and notebook cells."""
+    import ast
+    import json
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "*.py", "*.ipynb"], cwd=REPO, capture_output=True, text=True)
+    found: dict[str, set[str]] = {}
+    for name in listed.stdout.split():
+        path = REPO / name
+        if path.suffix == ".py":
+            sources = [path.read_text(encoding="utf-8")]
+        else:
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        for source in sources:
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:  # a cell with IPython's magics (%%writefile, !pip): no imports of ours to see
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    modules = [node.module]
+                else:
+                    continue
+                for module in modules:
+                    found.setdefault(module.split(".")[0], set()).add(name)
+    return found
+
+
+def test_every_third_party_import_is_declared():
+    import importlib.metadata
+    import sys
+
+    from packaging.utils import canonicalize_name
+
+    ours = {"shared", "mentor_tools", "inference_service", "bench", "book", "tests", "conftest"}
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    declared = {canonicalize_name(Requirement(r).name) for r in
+                PYPROJECT["project"]["dependencies"] + [r for group in extras.values() for r in group]}
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = {}
+    for module, where in _imported_modules().items():
+        if module in sys.stdlib_module_names or module in ours or module in OPTIONAL_IMPORTS:
+            continue
+        names = {canonicalize_name(d) for d in distributions.get(module, [module])}
+        if not names & declared:
+            undeclared[module] = sorted(where)[:3]
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
