@@ -17,6 +17,8 @@ import pytest
 from bench import full_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
+# A benchmark's smoke run trains for real (10-40 s): `make test` runs them all, `make quick` leaves them out.
+SMOKE_RUN = pytest.mark.slow
 ROW = re.compile(r"^(\S.*?)\s+([\d,]+) samples/s$", re.MULTILINE)
 
 
@@ -26,6 +28,7 @@ def _run(module, *arguments, env=None, timeout=300):
     return done
 
 
+@SMOKE_RUN
 def test_data_pipeline_reports_every_pipeline(tiny_dir):
     done = _run("bench.data_pipeline", "--data-dir", tiny_dir, "--tiny", "--samples", "300", "--workers", "0")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -40,6 +43,7 @@ def test_data_pipeline_reports_every_pipeline(tiny_dir):
     assert speedup == pytest.approx(expected, abs=0.051)
 
 
+@SMOKE_RUN
 def test_trainer_overhead_reports_all_three_loops(tiny_dir):
     done = _run("bench.trainer_overhead", "--data-dir", tiny_dir, "--tiny", "--samples", "256", "--epochs", "1",
                 "--repeats", "2")
@@ -188,6 +192,7 @@ def test_speedrun_schedule_and_augmentation():
     assert all(torch.isin(images[i, 0, 4, 4], shifted[i]) for i in range(2))
 
 
+@SMOKE_RUN
 def test_speedrun_runs_end_to_end_reports_its_split_and_says_when_its_photos_were_recompressed(tiny_dir):
     # One run for both facts (a speed run is the suite's slowest bench): the report, and --jpeg-quality's line.
     done = _run("bench.cifar_speedrun", "--data-dir", tiny_dir, "--tiny", "--kimages", "1", "--widths", "8", "16",
@@ -239,6 +244,7 @@ def test_jpeg_distortion_measures_both_photo_sets(tiny_dir):
     assert all(rows[25][i] > rows[75][i] for i in range(3)), rows
 
 
+@SMOKE_RUN
 def test_week5_generative_runs_end_to_end_and_reports_its_split(tiny_dir):
     done = _run("bench.week5_generative", "--data-dir", tiny_dir, "--tiny", "--threads", "1", "--gan-minutes", "0.02",
                 "--mlp-gan-minutes", "0.02", "--gan-pack", "4")
@@ -307,6 +313,7 @@ def test_packed_discriminator_gives_one_verdict_per_pack_of_consecutive_images()
         spectral_norm_discriminator(pack=4)(torch.zeros(6, 1, 28, 28))
 
 
+@SMOKE_RUN
 def test_week5_generative_measures_only_the_parts_asked_for(tiny_dir):
     done = _run("bench.week5_generative", "--data-dir", tiny_dir, "--tiny", "--threads", "1", "--parts",
                 "reconstruction")
@@ -319,6 +326,7 @@ def test_week5_generative_measures_only_the_parts_asked_for(tiny_dir):
     assert re.search(r"^total   : \d+ s$", out, re.MULTILINE)
 
 
+@SMOKE_RUN
 def test_tabular_contest_trains_on_one_csv_and_writes_a_valid_submission_for_another(tmp_path, tiny_dir):
     """The kit's promise: train on one table, predict another (here a contest made from the tiny table)."""
     from mentor_tools.leaderboard import check_submission, prepare_tabular_contest, update_leaderboard
