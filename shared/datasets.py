@@ -179,7 +179,7 @@ def sha256_of(path: Path) -> str:
 
 
 def known_sha256(file_name: str) -> str | None:
-    """Return the SHA-256 the data pack records for ``file_name``, or None if it records none."""
+    """Return the SHA-256 the dataset records give for ``file_name``, or None if they give none."""
     return KNOWN_SHA256.get(file_name)
 
 
@@ -204,9 +204,6 @@ def verify_checksum(path: Path) -> None:
             f"({stat.st_size:,} bytes on disk). Delete it and download it again."
         )
     _verified.add(key)
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def dataset_status(tiny: bool | None = None):

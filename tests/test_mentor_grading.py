@@ -36,7 +36,6 @@ import pytest
 from nbclient import NotebookClient
 
 from book import notebooks as book_cache
-from book.notebooks import tiny_mode_env
 from mentor_tools import grading
 
 pytestmark = pytest.mark.slow  # `make quick` leaves the grading proofs out; `make test` runs them
@@ -358,7 +357,7 @@ def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], f
     failures = {}
     # The kernel draws figures inline (no MPLBACKEND), so that this run, when clean, is also the lesson's page
     # on the website: `lesson` (its path in the course) names it in the book's cache.
-    with client.setup_kernel(env=tiny_mode_env()):
+    with client.setup_kernel(env=book_cache.tiny_mode_env()):
         started = time.perf_counter()
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
