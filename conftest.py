@@ -10,10 +10,35 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+import pytest
+
 BUDGET_SECONDS = 600  # `make test` on 2 cores after the install, with the whole course in it (issue 9)
 _started = time.monotonic()
 _notebook_seconds: dict[str, float] = defaultdict(float)
 _item_seconds: dict[str, float] = defaultdict(float)
+
+
+# `--dist loadscope` keeps each module's tests on one worker (its module-scoped fixtures are made once), each
+# class of the grading proofs (a week's cohort is graded once) and each notebook named on the command line
+# (nbval runs its cells in order, in one kernel). These modules share nothing costly between their tests, so
+# their tests are handed out one at a time and the two workers end together: the lessons and the benchmarks'
+# smoke runs, 10-40 s each, would otherwise make one block of minutes on one worker.
+SPREAD_MODULES = ("tests/test_lessons_run.py", "tests/test_bench.py")
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: without xdist (-p no:xdist) it is never called
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CourseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::")[0] in SPREAD_MODULES:
+                return nodeid
+            return super()._split_scope(nodeid)
+
+    return CourseScheduling(config, log)
 
 
 def pytest_runtest_logreport(report) -> None:

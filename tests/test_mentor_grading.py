@@ -3,8 +3,8 @@
 Covers every assignment in the repository plus a small demo assignment (tests/fixtures/demo_week):
 1. student versions hold no solution code and no hidden tests;
 2. an untouched student version scores 0 on every autograded cell;
-3. the source notebooks score full marks: the demo and one notebook per lesson part submitted through
-   nbgrader as they are, every lesson notebook in its strip-proof kernel (the same source and hidden tests);
+3. the source notebooks score full marks: the demo and one notebook per week submitted through nbgrader
+   as they are, every lesson notebook in its strip-proof kernel (the same source and hidden tests);
 4. a submission that edits or deletes locked test cells is graded with the original tests;
 5. an endless loop times out while the rest of the cohort is graded;
 6. every autograded cell fails once the solution it checks is stripped;
@@ -218,19 +218,26 @@ def test_every_assignment_with_exercises_is_under_test():
             owners = [p.__name__ for p in PROOFS if p.week == path.parent.name
                       and (not p.notebooks or path.stem in p.notebooks)]
             assert len(owners) == 1, f"{path.parent.name}/{path.name} is proven by {owners or 'no class'}"
+    # And one notebook of each week goes through nbgrader as a mentor grades it, in the part that holds it.
+    for week in with_exercises:
+        picked = [(p.__name__, p.through_nbgrader) for p in PROOFS if p.week == week and p.through_nbgrader]
+        assert len(picked) == 1, f"{week}: name one notebook to grade through nbgrader, not {picked}"
+        owner = next(p for p in PROOFS if p.__name__ == picked[0][0])
+        assert not owner.notebooks or picked[0][1] in owner.notebooks, f"{picked[0]} is not in that part"
+        assert (REPO / week / f"{picked[0][1]}.ipynb").exists(), f"{week}/{picked[0][1]}.ipynb does not exist"
 
 
-def _grade_cohort(course: Path, week: str) -> dict:
+def _grade_cohort(course: Path, week: str, through_nbgrader: str) -> dict:
     """Grade reference, blank and tampered submissions of one assignment (+ tricks and a loop in the demo)."""
     sources = {p.stem: nbformat.read(p, 4) for p in sorted((course / week).glob("*.ipynb"))}
     released = {name: nbformat.read(course / "grading" / "release" / week / f"{name}.ipynb", 4)
                 for name in sources}
     if week != DEMO:
-        # One notebook per part goes through nbgrader as a mentor grades it, proving the week's release and
-        # autograde path; every notebook's full marks are proven in its strip-proof kernel, which runs the
-        # same source with its hidden tests (one nbgrader run of each lesson less).
-        first = next(name for name, nb in sources.items() if any(_is_test(c) for c in nb.cells))
-        _submit(course, "reference", week, {first: sources[first]})
+        # One notebook per week (the part's `through_nbgrader`) goes through nbgrader as a mentor grades it,
+        # proving the week's release and autograde path; every notebook's full marks are proven in its
+        # strip-proof kernel, which runs the same source with its hidden tests (one nbgrader run less each).
+        if through_nbgrader in sources:  # (not there when DIC_GRADING_NOTEBOOKS leaves it out)
+            _submit(course, "reference", week, {through_nbgrader: sources[through_nbgrader]})
     else:
         _submit(course, "reference", week, sources)
         # For the lessons, the blank version's zero is proven in the strip-proof kernel (one run less each).
@@ -267,9 +274,9 @@ def cohorts(courses):
     """A function giving the grades of one assignment's cohort, graded once per test session and worker."""
     made: dict[tuple[str, tuple[str, ...]], dict] = {}
 
-    def cohort_for(week: str, notebooks: tuple[str, ...] = ()) -> dict:
+    def cohort_for(week: str, notebooks: tuple[str, ...] = (), through_nbgrader: str = "") -> dict:
         if (week, notebooks) not in made:
-            made[week, notebooks] = _grade_cohort(courses(week, notebooks), week)
+            made[week, notebooks] = _grade_cohort(courses(week, notebooks), week, through_nbgrader)
         return made[week, notebooks]
 
     return cohort_for
@@ -490,6 +497,9 @@ class WeekProofs:
 
     week = ""
     notebooks: tuple[str, ...] = ()  # stems of this part's notebooks; empty: the whole week
+    # The week's one notebook graded through nbgrader, as a mentor grades it (the quickest to run, since the
+    # strip-proof kernel already proves every notebook's marks); empty in the week's other parts.
+    through_nbgrader = ""
 
     @pytest.fixture(autouse=True)
     def _only_weeks_under_test(self):
@@ -537,10 +547,14 @@ class WeekProofs:
 
     def test_reference_solutions_score_full_marks_without_flags(self, cohorts, strip_proofs):
         week = self.week
-        # Through nbgrader: the whole demo, and one notebook of each lesson part (the others are not submitted).
-        rows = [r for r in _auto_rows(cohorts(week, self.notebooks), week, "reference") if r["note"] != "missing"]
-        short = [r for r in rows if float(r["points"]) != float(r["max"]) or r["note"]]
-        assert rows and not short, f"{week}: the reference solution misses points or is flagged: {short or rows}"
+        # Through nbgrader: the whole demo, and one notebook of each week (the others are not submitted).
+        chosen = _notebooks_under_test()
+        if week == DEMO or (self.through_nbgrader and (not chosen or self.through_nbgrader in chosen)):
+            cohort = cohorts(week, self.notebooks, self.through_nbgrader)
+            rows = [r for r in _auto_rows(cohort, week, "reference") if r["note"] != "missing"]
+            short = [r for r in rows if float(r["points"]) != float(r["max"]) or r["note"]]
+            assert rows and not short, f"{week}: the reference solution misses points or is flagged: {short or rows}"
+            assert {r["notebook"] for r in rows} == ({self.through_nbgrader} if week != DEMO else {"01_demo"})
         # In the strip-proof kernel: every notebook, every test passing with the reference solutions in place.
         for name, _, _, failures in strip_proofs(week, self.notebooks):
             assert not failures[None], f"{name}: with every solution in place these tests fail: {failures[None]}"
@@ -673,22 +687,26 @@ class TestDemoAssignment(WeekProofs):
 
 class TestWeek1(WeekProofs):
     week = "week1_regression"
+    through_nbgrader = "01_data_handling"
 
 
 class TestWeek2(WeekProofs):
     week = "week2_mlp_pytorch"
+    through_nbgrader = "01_tensors_and_autograd"
 
 
 class TestWeek3(WeekProofs):
     week = "week3_cnn_lenet"
+    through_nbgrader = "02_conv_and_pooling_layers"
 
     def test_the_tampering_that_once_scored_5_of_6_in_week_3_now_scores_0(self, cohorts):
         if TAMPER_WEEK not in GRADED:
             pytest.skip(f"{TAMPER_WEEK} is not under test (DIC_GRADING_WEEKS)")
         if _notebooks_under_test() and TAMPER_NOTEBOOK not in _notebooks_under_test():
             pytest.skip(f"{TAMPER_NOTEBOOK} is not under test (DIC_GRADING_NOTEBOOKS)")
+        cohort = cohorts(TAMPER_WEEK, self.notebooks, self.through_nbgrader)
         for student in ("w3_rebind", "w3_setattr"):
-            _assert_no_better_than_blank_and_flagged(cohorts(TAMPER_WEEK), TAMPER_WEEK, student, TAMPER_NOTEBOOK)
+            _assert_no_better_than_blank_and_flagged(cohort, TAMPER_WEEK, student, TAMPER_NOTEBOOK)
 
 
 class TestWeek4Training(WeekProofs):
@@ -700,11 +718,13 @@ class TestWeek4Architectures(WeekProofs):
     week = "week4_papers"
     notebooks = ("04_alexnet", "05_vgg", "06_googlenet_inception", "07_xception", "08_resnet",
                  "09_architectures_side_by_side")
+    through_nbgrader = "09_architectures_side_by_side"
 
 
 class TestWeek5Autoencoders(WeekProofs):
     week = "week5_autoencoders"
     notebooks = ("01_autoencoder", "02_conv_autoencoder", "03_denoising", "04_latent_space_and_vae")
+    through_nbgrader = "01_autoencoder"
 
 
 class TestWeek5GANs(WeekProofs):
