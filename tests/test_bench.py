@@ -352,7 +352,7 @@ def test_tabular_contest_trains_on_one_csv_and_writes_a_valid_submission_for_ano
     contest = prepare_tabular_contest(Path(tiny_dir) / "tabular_tiny_standin.csv", tmp_path / "contest")
     out = tmp_path / "submission.csv"
     done = _run("bench.tabular_contest", "--train", contest / "public" / "train.csv", "--predict",
-                contest / "public" / "test.csv", "--out", out, "--folds", "2", "--threads", "1", timeout=240)
+                contest / "public" / "test.csv", "--out", out, "--tiny", "--threads", "1", timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "python -m bench.tabular_contest" in done.stdout and "date    : " in done.stdout
     check_submission(out, contest / "public")  # raises with the reason if the file is malformed
