@@ -80,8 +80,11 @@ def execute(course: Path, path: str, cache: Path, timeout: int) -> Executed:
     def remember(cell, cell_index: int) -> None:
         started_cell[0] = cell_index
 
+    # Stopped at once when done ("immediate"): a graceful stop waits 1-3 s for the kernel's PyTorch to tear
+    # down, and the run's files are written in its cells.
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(source.parent)}}, on_cell_start=remember)
+                            resources={"metadata": {"path": str(source.parent)}}, on_cell_start=remember,
+                            shutdown_kernel="immediate")
     started = time.perf_counter()
     try:
         client.execute(env=tiny_mode_env())

@@ -357,8 +357,10 @@ def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], f
     """
     nb = copy.deepcopy(source)
     # The lessons' cell limit for every cell, as when nbgrader grades them: no graded cell waits for a long run.
+    # shutdown_kernel="immediate": a graceful stop waits 1-3 s per notebook for the kernel's PyTorch to tear
+    # down; nothing in it is needed once the tests have run (every notebook writes its files in its cells).
     client = NotebookClient(nb, timeout=LESSON_CELL_LIMIT, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(folder)}})
+                            resources={"metadata": {"path": str(folder)}}, shutdown_kernel="immediate")
     positions = {_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells)}
     tests = [(i, c) for i, c in enumerate(nb.cells) if _is_test(c)]
     failures = {}
