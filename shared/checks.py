@@ -162,8 +162,10 @@ def torch_optim_targets() -> list[str]:
     for name, cls in vars(torch.optim).items():
         if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) and "step" in vars(cls):
             targets.append(f"torch.optim.{name}.step")
-    for name in ("sgd", "adam", "adamw", "rmsprop", "nadam", "radam", "adamax"):  # the functional forms
+    for name in ("sgd", "adam", "adamw", "rmsprop", "nadam", "radam", "adamax", "adagrad"):
+        # The functional forms, and the private loops they dispatch to (reachable by name as well).
         targets += [f"torch.optim.{name}.{name}", f"torch.optim._functional.{name}"]
+        targets += [f"torch.optim.{name}._{kind}_{name}" for kind in ("single_tensor", "multi_tensor", "fused")]
     return targets
 
 
