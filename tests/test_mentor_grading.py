@@ -109,7 +109,10 @@ def courses(tmp_path_factory):
         if (week, notebooks) not in made:
             root = tmp_path_factory.mktemp(f"course-{week}")
             shutil.copy(REPO / "nbgrader_config.py", root)
-            shutil.copytree(_source_folder(week), root / week, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+            # A mentee's own runs leave trained networks in checkpoints/ (week 5 saves its generators there):
+            # the proofs start from the lessons alone, as a fresh clone would.
+            shutil.copytree(_source_folder(week), root / week,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "checkpoints"))
             # DIC_GRADING_NOTEBOOKS (comma-separated stems) narrows a week to the notebooks being written.
             chosen = _notebooks_under_test()
             for path in (root / week).glob("*.ipynb"):
