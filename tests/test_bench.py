@@ -597,3 +597,30 @@ def test_seed_reads_the_runs_results_md_reports_and_prefers_the_latest_quiet_one
     assert entry["overrides"] == {"QUICK": "False"} and entry["note"] == "RESULTS.md on this time: (40 min)"
     assert entry["headline"] == "Best network, tested once: 77.6% on the held-out photos"
     assert entry["data"][1] == "RESULTS.md: the CIFAR-10 development copy (a copy)"
+
+
+# --- bench.architectures_table: lesson 09's table is written from the record, never by hand ---------------
+
+def test_lesson_09s_table_is_the_record_of_the_architecture_lessons_runs(capsys):
+    from bench import architectures_table
+
+    assert architectures_table.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_architectures_table_reads_a_lessons_printed_lines_and_says_what_a_run_lacks(tmp_path, capsys):
+    from bench import architectures_table
+
+    lines = ["VGG-11 at half width: 2,310,186 parameters, 77.3 MFLOPs per 32x32 photo (a multiply-add counts as 2)",
+             "validation accuracy 72.6%", "training throughput 620 images/s (145 s for 5 epoch(s), validation passes "
+             "included)", "test accuracy 73.3%"]
+    assert architectures_table.summary(lines, "VGG-11 at half width:", "05") == {
+        "parameters": 2310186, "mflops": 77.3, "images_per_s": 620, "train_seconds": 145.0,
+        "val_accuracy": 0.726, "test_accuracy": 0.733}
+    with pytest.raises(architectures_table.RecordGap, match="the test accuracy"):
+        architectures_table.summary(lines[:-1], "VGG-11 at half width:", "05")
+    record = tmp_path / "runs.json"
+    record.write_text('{"week4_papers/04_alexnet.ipynb": {"overrides": {}, "errors": ["ValueError: no"],'
+                      ' "lines": [], "date": "2026-12-07"}}', encoding="utf-8")
+    assert architectures_table.main(["--record", str(record), "--table", str(tmp_path / "t.csv")]) == 1
+    assert "04_alexnet.ipynb: no clean full-mode run" in capsys.readouterr().err
+    assert not (tmp_path / "t.csv").exists()
