@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from typing import TYPE_CHECKING
 from unittest import mock
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 # Every way into PyTorch's autograd: .backward(), torch.autograd.backward/grad, and the engine they share
 # (which torch.func and torch.autograd.functional also reach).
@@ -167,6 +171,83 @@ def torch_optim_targets() -> list[str]:
         targets += [f"torch.optim.{name}.{name}", f"torch.optim._functional.{name}"]
         targets += [f"torch.optim.{name}._{kind}_{name}" for kind in ("single_tensor", "multi_tensor", "fused")]
     return targets
+
+
+OPTIMIZER_SWITCHED_OFF = "Write the update by hand: torch.optim is switched off inside this check"
+
+
+def optimizer_switched_off(extra_targets: Sequence[str] = (),
+                           torch_functions: Iterable[str] = ()) -> AbstractContextManager[None]:
+    """Return a block within which creating or stepping any ``torch.optim`` optimizer fails the check.
+
+    ``extra_targets`` (dotted paths) and ``torch_functions`` (PyTorch function names, e.g. a fused kernel
+    such as ``"_fused_adagrad_"``) are switched off as well; see ``switched_off``.
+    """
+    return switched_off(torch_optim_targets() + list(extra_targets), torch_functions=torch_functions,
+                        message=OPTIMIZER_SWITCHED_OFF)
+
+
+def curved_gradient(w: torch.Tensor) -> torch.Tensor:
+    """Return the gradient of sum(c * (w - 1)**2 + 0.1 * w**4), c from 0.5 to 3: it changes at every step."""
+    import torch
+
+    c = torch.linspace(0.5, 3.0, w.numel(), dtype=w.dtype).reshape(w.shape)
+    return 2 * c * (w - 1) + 0.4 * w ** 3
+
+
+def torch_optimizer_path(optimizer_class: type[torch.optim.Optimizer], start: torch.Tensor, steps: int,
+                         grad: Callable[[torch.Tensor], torch.Tensor], **hyper) -> torch.Tensor:
+    """Return the (steps, *start.shape) points ``optimizer_class(**hyper)`` visits from ``start``.
+
+    At every step the gradient is ``grad(current point)``. Call it outside ``optimizer_switched_off``.
+    """
+    import torch
+
+    w = torch.nn.Parameter(start.clone())
+    optimizer = optimizer_class([w], **hyper)
+    points = []
+    for _ in range(steps):
+        w.grad = grad(w.detach())
+        optimizer.step()
+        points.append(w.detach().clone())
+    return torch.stack(points)
+
+
+def update_rule_path(rule: Callable[..., torch.Tensor], start: torch.Tensor, steps: int,
+                     grad: Callable[[torch.Tensor], torch.Tensor], *, extra_targets: Sequence[str] = (),
+                     torch_functions: Iterable[str] = (), **hyper) -> torch.Tensor:
+    """Return the (steps, *start.shape) points ``rule(p, g, state, **hyper)`` visits from ``start``.
+
+    The rule gets ``grad(p)`` and one state dict for the whole path, and runs with torch.optim (and
+    ``extra_targets``, ``torch_functions``) switched off; each step must return the new parameter as a tensor.
+    """
+    import torch
+
+    w, state, points = start.clone(), {}, []
+    with optimizer_switched_off(extra_targets, torch_functions):
+        for _ in range(steps):
+            w = rule(w, grad(w), state, **hyper)
+            if not isinstance(w, torch.Tensor):
+                raise AssertionError(f"return the new parameter as a tensor, got {type(w).__name__}")
+            points.append(w.detach().clone())
+    return torch.stack(points)
+
+
+def update_rule_on_two_parameters(rule: Callable[..., torch.Tensor], first: torch.Tensor, second: torch.Tensor,
+                                  steps: int, grad: Callable[[torch.Tensor], torch.Tensor], *,
+                                  extra_targets: Sequence[str] = (), torch_functions: Iterable[str] = (),
+                                  **hyper) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return where ``rule`` takes two parameters stepped in turn, each with its own state dict.
+
+    Nothing may leak from one parameter's state to the other's: each should end where it would alone.
+    Runs with torch.optim switched off, as ``update_rule_path`` does.
+    """
+    a, b, state_a, state_b = first.clone(), second.clone(), {}, {}
+    with optimizer_switched_off(extra_targets, torch_functions):
+        for _ in range(steps):
+            a = rule(a, grad(a), state_a, **hyper)
+            b = rule(b, grad(b), state_b, **hyper)
+    return a, b
 
 
 def without_autograd(function: Callable, *args, **kwargs):

@@ -118,3 +118,51 @@ def test_switched_off_catches_the_library_however_it_is_reached_and_puts_it_back
                 make_and_step()
     torch.optim.SGD([p], lr=0.5).step()
     assert p.detach().tolist() == [0.5, 0.5]
+
+
+def test_update_rule_path_matches_torch_and_refuses_torch_optim():
+    from shared.checks import (
+        curved_gradient,
+        optimizer_switched_off,
+        torch_optimizer_path,
+        update_rule_on_two_parameters,
+        update_rule_path,
+    )
+
+    def sgd(p, g, state, lr):
+        return p - lr * g
+
+    start = torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64)
+    ours = update_rule_path(sgd, start, 4, curved_gradient, lr=0.1)
+    assert ours.shape == (4, 3)
+    checks.check_close(ours, torch_optimizer_path(torch.optim.SGD, start, 4, curved_gradient, lr=0.1))
+    assert start.tolist() == [2.0, -1.0, 0.5]  # neither path moves the start
+    first, second = update_rule_on_two_parameters(sgd, start, -start, 3, curved_gradient, lr=0.1)
+    checks.check_close(first, ours[2])
+    checks.check_close(second, torch_optimizer_path(torch.optim.SGD, -start, 3, curved_gradient, lr=0.1)[-1])
+
+    def by_library(p, g, state, lr):
+        w = torch.nn.Parameter(p.clone())
+        w.grad = g
+        torch.optim.SGD([w], lr=lr).step()
+        return w.detach()
+
+    refused = "Write the update by hand: torch.optim is switched off inside this check"
+    with pytest.raises(AssertionError, match=refused):
+        update_rule_path(by_library, start, 2, curved_gradient, lr=0.1)
+    with pytest.raises(AssertionError, match=refused):
+        update_rule_on_two_parameters(by_library, start, -start, 2, curved_gradient, lr=0.1)
+    with pytest.raises(AssertionError, match="return the new parameter as a tensor, got list"):
+        update_rule_path(lambda p, g, state, lr: (p - lr * g).tolist(), start, 2, curved_gradient, lr=0.1)
+
+    def fused(p, g, state, lr):
+        torch._fused_adagrad_([p], [g], [torch.zeros_like(p)], [torch.zeros(())], lr=lr, lr_decay=0.0,
+                              weight_decay=0.0, eps=1e-10, maximize=False)
+        return p
+
+    with pytest.raises(AssertionError, match="_fused_adagrad_"):
+        update_rule_path(fused, start, 1, curved_gradient, torch_functions=["_fused_adagrad_"], lr=0.1)
+    with pytest.raises(AssertionError, match="switched off.*torch.nn.functional.relu"):
+        with optimizer_switched_off(["torch.nn.functional.relu"]):
+            torch.nn.functional.relu(start)
+    checks.check_close(by_library(start, start, {}, 1.0), torch.zeros(3))  # torch.optim works again afterwards
