@@ -250,6 +250,31 @@ def update_rule_on_two_parameters(rule: Callable[..., torch.Tensor], first: torc
     return a, b
 
 
+@contextmanager
+def module_switched_off(module, names: Sequence[str], message: str) -> Iterator[None]:
+    """Within the block, calling ``module``'s functions ``names`` fails with ``message``, and so does any
+    call into the module's source file at all (an alias imported earlier, a private helper); yields nothing.
+
+    The second net is a profiler that watches for calls into the module's file, checked when the block ends.
+    """
+    import sys
+
+    module_file, calls = module.__file__, []
+
+    def watch(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename == module_file:
+            calls.append(frame.f_code.co_name)
+
+    with switched_off([f"{module.__name__}.{name}" for name in names], message=message):
+        previous = sys.getprofile()
+        sys.setprofile(watch)
+        try:
+            yield
+        finally:
+            sys.setprofile(previous)
+    assert not calls, f"{message} (your code called {module.__name__}.{calls[0]})."
+
+
 def without_autograd(function: Callable, *args, **kwargs):
     """Return ``function(*args, **kwargs)``, computed while every way into PyTorch's autograd fails."""
     return without(AUTOGRAD, function, *args, **kwargs)

@@ -166,3 +166,18 @@ def test_update_rule_path_matches_torch_and_refuses_torch_optim():
         with optimizer_switched_off(["torch.nn.functional.relu"]):
             torch.nn.functional.relu(start)
     checks.check_close(by_library(start, start, {}, 1.0), torch.zeros(3))  # torch.optim works again afterwards
+
+
+def test_module_switched_off_refuses_the_names_and_notices_any_other_call_into_the_module():
+    import json
+
+    from shared.checks import module_switched_off
+
+    with pytest.raises(AssertionError, match="by hand"), module_switched_off(json, ["dumps"], "by hand"):
+        json.dumps([1])
+    with pytest.raises(AssertionError, match=r"by hand \(your code called json\.loads\)"):
+        with module_switched_off(json, ["dumps"], "by hand"):
+            json.loads("[1]")  # not switched off by name, but it runs code from json's own file
+    with module_switched_off(json, ["dumps"], "by hand"):
+        sorted([2, 1])  # nothing from json: nothing to say
+    assert json.dumps([1]) == "[1]"  # and everything is back afterwards
