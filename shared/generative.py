@@ -4,15 +4,38 @@ Lessons 04 to 06 build these networks inline, step by step; lesson 07 and the be
 architectures from here to judge them side by side. Images are MNIST-sized (N, 1, 28, 28): the VAE works
 in [0, 1], the GANs in [-1, 1] (Tanh output). ``DigitFeatures`` is the small MNIST classifier whose
 penultimate activations stand in for Inception's in the Fréchet distance (``shared.metrics``).
+Lessons 04 to 06 hand their trained generators to lesson 07 with ``save_for_lesson_07``, in
+``CHECKPOINTS`` next to the notebooks.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from shared.data import CHANNEL_STATS
+
+# Next to week 5's notebooks: lessons 04 to 06 save their trained generators here, and lesson 07 judges them.
+CHECKPOINTS = Path("checkpoints")
+
+
+def save_for_lesson_07(network: nn.Module, weights: dict[str, torch.Tensor], file_name: str, what: str) -> Path:
+    """Save ``weights`` as ``CHECKPOINTS / file_name`` for lesson 07, saying so; return the file's path.
+
+    ``network`` is this module's class that lesson 07 builds: the weights are loaded into it first, so that
+    weights lesson 07 could not load fail here, in the lesson that trained them.
+    """
+    network.load_state_dict(weights)
+    CHECKPOINTS.mkdir(exist_ok=True)
+    path = CHECKPOINTS / file_name
+    replaced = path.exists()
+    torch.save(weights, path)
+    print(f"Saved {what}'s weights to {path} for lesson 07"
+          + (", replacing the file an earlier run had left there." if replaced else "."))
+    return path
 
 
 class ConvVAE(nn.Module):

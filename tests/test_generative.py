@@ -157,3 +157,21 @@ def test_class_coverage_counts_fractions():
         class_coverage(torch.tensor([4]), num_classes=4)
     with pytest.raises(ValueError, match="non-empty"):
         class_coverage(torch.tensor([], dtype=torch.long))
+
+
+def test_save_for_lesson_07_refuses_weights_lesson_07_could_not_load_and_says_when_it_replaces(tmp_path,
+                                                                                             monkeypatch, capsys):
+    import pytest
+
+    from shared import generative
+
+    monkeypatch.chdir(tmp_path)  # CHECKPOINTS is relative: next to the notebook that runs
+    weights = generative.MLPGenerator(latent_dim=8).state_dict()
+    path = generative.save_for_lesson_07(generative.MLPGenerator(latent_dim=8), weights, "g.pt", "the generator")
+    assert path.resolve() == tmp_path / "checkpoints" / "g.pt" and path.exists()
+    assert capsys.readouterr().out.strip() == "Saved the generator's weights to checkpoints/g.pt for lesson 07."
+    generative.save_for_lesson_07(generative.MLPGenerator(latent_dim=8), weights, "g.pt", "the generator")
+    assert "replacing the file an earlier run had left there" in capsys.readouterr().out
+    with pytest.raises(RuntimeError):  # another latent size: lesson 07 could not load it, so it is not saved
+        generative.save_for_lesson_07(generative.MLPGenerator(latent_dim=4), weights, "other.pt", "the generator")
+    assert not (tmp_path / "checkpoints" / "other.pt").exists()
