@@ -14,8 +14,10 @@ seconds on a single GPU", 2024), rewritten here in the course's words and sized 
 - an exponential moving average of the weights ("lookahead") every few steps;
 - test-time augmentation: the average of the logits for the image, its mirror and 1-pixel shifts;
 - channels-last memory, which speeds up convolutions on a CPU;
-- bfloat16 autocast: the convolutions run in 16-bit floats (weights and optimizer stay 32-bit), about
-  twice as fast on a CPU with AVX-512 BF16 instructions; ``--fp32`` switches it off.
+- bfloat16 autocast where the CPU computes in bfloat16 natively (AVX-512 BF16 or AMX): the convolutions
+  run in 16-bit floats (weights and optimizer stay 32-bit), about twice as fast there. Elsewhere PyTorch
+  emulates bfloat16, 13 times slower than float32 on a 2-core AVX2 CPU, so the run computes in float32 and
+  says so; ``--fp32`` and ``--bf16`` force either choice.
 
 The budget is the number of training images seen (``--kimages``, in thousands), not epochs, so a run on
 the development copy (40,000 photos: 5 epochs for 200k images) and one on the official set (50,000: 4
@@ -46,7 +48,7 @@ from PIL import Image
 from torch import nn
 
 from bench.common import add_data_dir, apply_data_dir, header
-from shared import data
+from shared import config, data
 from shared.augment import BatchTransform
 
 
@@ -65,7 +67,7 @@ class Recipe:
     translate: int = 2
     ema_every: int = 5
     tta: bool = True
-    bf16: bool = True          # autocast the forward pass to bfloat16
+    bf16: bool = False         # autocast the forward pass to bfloat16 (main() turns it on where it is native)
 
 
 class GhostlessBatchNorm(nn.BatchNorm2d):
@@ -249,6 +251,16 @@ def train_and_test(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.T
             "train_seconds": train_seconds, "images_per_second": total_steps * recipe.batch_size / train_seconds}
 
 
+def precision_choice(args) -> tuple[bool, str]:
+    """Return whether to autocast to bfloat16, and why: what was asked for, else what the CPU computes natively."""
+    if args.fp32 or args.bf16:
+        return args.bf16, "asked for"
+    if config.has_native_bfloat16("cpu"):
+        return True, "this CPU computes in bfloat16 natively"
+    return False, (f"this CPU has none of {', '.join(config.NATIVE_BFLOAT16_FLAGS)}, so bfloat16 would be "
+                   "emulated and slower; --bf16 forces it")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_dir(parser)
@@ -260,7 +272,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="learning rate per 1,024 images (airbench95 takes 10 for widths 128 384 384)")
     parser.add_argument("--no-tta", action="store_true", help="test on the plain image and its mirror only")
     parser.add_argument("--no-ema", action="store_true", help="train without the weight average")
-    parser.add_argument("--fp32", action="store_true", help="compute in 32-bit floats (no bfloat16 autocast)")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--fp32", action="store_true", help="compute in 32-bit floats (no bfloat16 autocast)")
+    precision.add_argument("--bf16", action="store_true",
+                           help="autocast to bfloat16 even where the CPU has no native bfloat16 (slow there)")
     parser.add_argument("--validation", type=int, default=0,
                         help="hold out the last N training photos and report on them (for tuning)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -292,14 +307,15 @@ def main(argv: list[str] | None = None) -> None:
         y_train, y_test = y_train[:-args.validation], y_train[-args.validation:]
         split = f"the last {args.validation} training photos (validation)"
     print(f"data    : {data.dataset_path('cifar10')} | train {len(y_train)}, reported on {len(y_test)}: {split}")
+    bf16, why = precision_choice(args)
     print(f"recipe  : widths {'/'.join(map(str, args.widths))}, lr {args.lr:g}, "
-          f"{'bfloat16' if not args.fp32 else 'float32'}, weight average {'off' if args.no_ema else 'on'}")
+          f"{'bfloat16' if bf16 else 'float32'} ({why}), weight average {'off' if args.no_ema else 'on'}")
     print(f"{'kimages':>7} {'epochs':>6} {'seed':>5} {'accuracy':>9} {'seconds':>8} {'train s':>8} {'images/s':>9}"
           f" {'no TTA':>7} {'mirror':>7}")
     results = []
     for kimages in args.kimages:
         recipe = Recipe(kimages=kimages, widths=tuple(args.widths), lr=args.lr, tta=not args.no_tta,
-                        ema_every=0 if args.no_ema else Recipe.ema_every, bf16=not args.fp32)
+                        ema_every=0 if args.no_ema else Recipe.ema_every, bf16=bf16)
         for seed in args.seeds:
             r = train_and_test(x_train, y_train, x_test, y_test, recipe, seed)
             results.append((kimages, r))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from shared import config
+
 
 def add_data_dir(parser) -> None:
     """Add the --data-dir and --tiny options every benchmark takes."""
@@ -44,6 +46,21 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
+# The instructions that decide which fast path PyTorch can take on a CPU: vector width and fused
+# multiply-add for float32 convolutions, and native bfloat16 (without it bfloat16 is emulated, and slower).
+CPU_FLAGS_THAT_MATTER = {"x86": ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"), "arm": ("asimd", "bf16")}
+
+
+def cpu_flags_line() -> str:
+    """Return which of the CPU flags that matter for speed this processor has, and which it lacks."""
+    flags = config.cpu_flags()
+    if not flags:
+        return "flags not reported on this system (no /proc/cpuinfo)"
+    wanted = CPU_FLAGS_THAT_MATTER["arm" if "asimd" in flags else "x86"]
+    has, lacks = [f for f in wanted if f in flags], [f for f in wanted if f not in flags]
+    return " ".join(has or ["none of " + ", ".join(wanted)]) + (f"; no {', '.join(lacks)}" if lacks and has else "")
+
+
 def today() -> str:
     """Return the date and time in UTC, for the record of a run."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -57,4 +74,5 @@ def command() -> str:
 
 def header() -> str:
     """Return the lines every benchmark prints first: command, date and machine."""
-    return f"command : {command()}\ndate    : {today()}\nmachine : {machine()}"
+    return (f"command : {command()}\ndate    : {today()}\nmachine : {machine()}\n"
+            f"cpu     : {cpu_flags_line()}")

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from nbclient import NotebookClient
 
-from bench.common import header, machine
+from bench.common import cpu_flags_line, header, machine
 from shared import config, data
 
 # A printed line mentioning one of these is part of the record (the architecture lessons print all four).
@@ -200,6 +200,7 @@ def machine_facts() -> dict[str, object]:
         "cores": cores,
         "load_average": [round(load, 2) for load in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the widest vector unit torch uses
+        "cpu_flags": cpu_flags_line(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "settings": {name: os.environ[name] for name in SPEED_SETTINGS if name in os.environ},

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import command, machine
+from bench.common import command, cpu_flags_line, machine
 from mentor_tools import grading
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"command : {command()}")
     print(f"machine : {machine()}")
+    print(f"cpu     : {cpu_flags_line()}")
     rates = {}
     for jobs in (1, 2):
         seconds, notebooks = grade_cohort(args.week, args.students, jobs)

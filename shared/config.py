@@ -76,6 +76,39 @@ def get_device(prefer: str | None = None):
     return torch.device("cpu")
 
 
+# CPU instructions that compute in bfloat16 directly. Without them PyTorch emulates bfloat16 in 32-bit
+# arithmetic plus conversions, which made the speed run 13 times slower on an AVX2 CPU instead of twice as fast.
+NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """Return the processor's feature flags as Linux reports them (an empty set elsewhere)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):  # x86 calls them flags, ARM Features
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def has_native_bfloat16(device=None) -> bool:
+    """Return True when ``device`` (default: ``get_device()``) computes in bfloat16 natively, so autocast pays.
+
+    CUDA: what PyTorch reports for the GPU. CPU: the AVX-512 BF16 or AMX flags (Linux only; elsewhere the
+    answer is False, and float32 is never the slow choice). Apple's MPS: False.
+    """
+    import torch
+
+    device = torch.device(device) if device is not None else get_device()
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return any(flag in cpu_flags() for flag in NATIVE_BFLOAT16_FLAGS)
+    return False
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (CPU and GPU) so a run can be repeated.
 

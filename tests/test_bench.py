@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from bench import full_notebooks
+from shared import config
 
 REPO = Path(__file__).resolve().parents[1]
 # A benchmark's smoke run trains for real (10-40 s): `make test` runs them all, `make quick` leaves them out.
@@ -211,7 +212,10 @@ def test_speedrun_runs_end_to_end_reports_its_split_and_says_when_its_photos_wer
                 "16", "--lr", "10", "--jpeg-quality", "50", "--threads", "1")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "reported on 500: test split of the file" in done.stdout
-    assert "recipe  : widths 8/16/16, lr 10, bfloat16, weight average on" in done.stdout
+    # bfloat16 only where the CPU computes in it natively (this test passes on either kind of CPU).
+    native = config.has_native_bfloat16("cpu")
+    assert f"recipe  : widths 8/16/16, lr 10, {'bfloat16' if native else 'float32'} (" in done.stdout
+    assert re.search(r"^cpu     : \S", done.stdout, re.MULTILINE), done.stdout
     assert re.search(r"accuracy\s+seconds\s+train s\s+images/s\s+no TTA\s+mirror$", done.stdout, re.MULTILINE)
     row = re.search(r"^\s+1\s+0\.\d+\s+0\s+([\d.]+)%\s+[\d.]+\s+[\d.]+\s+\d+\s+([\d.]+)%\s+([\d.]+)%$",
                     done.stdout, re.MULTILINE)
@@ -260,15 +264,16 @@ def test_jpeg_distortion_measures_both_photo_sets(tiny_dir):
 
 @SMOKE_RUN
 def test_week5_generative_runs_end_to_end_and_reports_its_split(tiny_dir):
+    # Two judges instead of the default committee of five: the same code path, 9 s less.
     done = _run("bench.week5_generative", "--data-dir", tiny_dir, "--tiny", "--threads", "1", "--gan-minutes", "0.02",
-                "--mlp-gan-minutes", "0.02", "--gan-pack", "4")
+                "--mlp-gan-minutes", "0.02", "--gan-pack", "4", "--judges", "2")
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "python -m bench.week5_generative" in out and "date    : " in out
     assert out.count("reported on 500: test split of the file") == 2  # MNIST and Fashion-MNIST
     assert re.search(r"^model\s+data\s+train s\s+test MSE\s+PSNR dB\s+FD\s+min cls\s+max cls", out, re.MULTILINE)
     accuracies = re.findall(r"^DigitFeatures \(judge (\d), .*test accuracy ([\d.]+)%$", out, re.MULTILINE)
-    assert [number for number, _ in accuracies] == ["1", "2", "3", "4", "5"], out  # the default committee
+    assert [number for number, _ in accuracies] == ["1", "2"], out
     assert all(0 <= float(value) <= 100 for _, value in accuracies), out
     for name in ("MLP autoencoder, code 32", "conv autoencoder, code 32"):
         rows = re.findall(rf"^{name}\s+(MNIST|Fashion)\s+[\d.]+\s+([\d.]+)\s+([\d.]+)\s", out, re.MULTILINE)
@@ -292,7 +297,7 @@ def test_week5_generative_runs_end_to_end_and_reports_its_split(tiny_dir):
     assert len(coverage) == 4, out
     assert all(sum(map(float, row.split())) == pytest.approx(100, abs=0.6) for _, row in coverage)
     alone = re.findall(r"^(VAE samples|DCGAN|MLP GAN|test set \(real digits\))\s+judges alone "
-                       r"((?:[\d.]+-[\d.]+%(?:, )?){5}); unsure ([\d.]+)%$", out, re.MULTILINE)
+                       r"((?:[\d.]+-[\d.]+%(?:, )?){2}); unsure ([\d.]+)%$", out, re.MULTILINE)
     assert len(alone) == 4 and all(0 <= float(unsure) <= 100 for *_, unsure in alone), out
     assert re.search(r"^total   : \d+ s$", out, re.MULTILINE)
 

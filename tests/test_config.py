@@ -73,3 +73,39 @@ def test_seed_everything_repeats_random_draws():
     assert np.array_equal(first[1], second[1])
     config.seed_everything(8)
     assert not torch.equal(first[0], torch.rand(3))
+
+
+def test_cpu_flags_are_read_from_x86_and_arm_cpuinfo(tmp_path):
+    x86, arm = tmp_path / "x86", tmp_path / "arm"
+    x86.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx2 avx512_bf16\n\nprocessor\t: 1\n")
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16\n")
+    assert config.cpu_flags(x86) == {"fpu", "sse2", "avx2", "avx512_bf16"}
+    assert config.cpu_flags(arm) == {"fp", "asimd", "bf16"}
+    assert config.cpu_flags(tmp_path / "missing") == set()
+
+
+@pytest.mark.parametrize("flags, native", [({"avx2", "fma"}, False), ({"avx512f", "avx512_bf16"}, True),
+                                           ({"amx_bf16"}, True), (set(), False)])
+def test_bfloat16_counts_as_native_on_a_cpu_only_with_its_instructions(monkeypatch, flags, native):
+    monkeypatch.setattr(config, "cpu_flags", lambda: flags)
+    assert config.has_native_bfloat16("cpu") is native
+
+
+def test_the_speed_run_computes_in_float32_where_bfloat16_is_emulated_unless_told(monkeypatch):
+    from bench import cifar_speedrun
+    from bench.common import cpu_flags_line
+
+    class Args:
+        fp32 = bf16 = False
+
+    monkeypatch.setattr(config, "cpu_flags", lambda: {"sse2", "avx2", "fma"})
+    bf16, why = cifar_speedrun.precision_choice(Args())
+    assert not bf16 and "none of avx512_bf16, amx_bf16" in why and "--bf16 forces it" in why
+    assert cpu_flags_line() == "avx2 fma; no avx512f, avx512_bf16, amx_bf16"
+    Args.bf16 = True
+    assert cifar_speedrun.precision_choice(Args()) == (True, "asked for")
+    monkeypatch.setattr(config, "cpu_flags", lambda: {"sse2", "avx2", "avx512f", "avx512_bf16"})
+    Args.bf16 = False
+    assert cifar_speedrun.precision_choice(Args())[0]
+    Args.fp32 = True
+    assert cifar_speedrun.precision_choice(Args()) == (False, "asked for")
