@@ -145,8 +145,8 @@ def autograde(week: str, course: Path = REPO, jobs: int = 2, notebook_timeout: f
               cell_timeout: int | None = None, full_mode: bool = False) -> list[NotebookResult]:
     """Autograde every submission of ``week`` in grading/submitted/ and return one result per notebook.
 
-    Notebooks without graded cells are left out. Students are graded ``jobs`` at a time, each
-    notebook in its own nbgrader run with a time limit,
+    Notebooks without graded cells are left out. ``jobs`` worker processes share the students, each
+    notebook graded in its own nbgrader run with a time limit,
     so an endless loop or a broken file costs that notebook only. Already graded notebooks are kept
     as they are, with any manual scores. Notebooks run in tiny mode (DIC_TINY=1) unless ``full_mode``:
     no graded cell depends on a long training, and tiny mode grades a cohort in minutes.
@@ -161,29 +161,33 @@ def autograde(week: str, course: Path = REPO, jobs: int = 2, notebook_timeout: f
         raise GradingError(f"No submissions for {week} in {submitted}/<student>/{week}/. "
                            f"Import them with: python -m mentor_tools.grading autograde {week} --from FOLDER")
 
-    def grade_student(student: str) -> list[NotebookResult]:
-        results, todo = [], []
+    results, todo = [], []
+    for student in students:
         for notebook in notebooks:
             if not (submitted / student / week / f"{notebook}.ipynb").exists():
                 results.append(NotebookResult(student, notebook, "missing", "not submitted: scores 0"))
             elif _needs_grading(course, week, student, notebook):
-                todo.append(notebook)
+                todo.append((student, notebook))
             else:
                 results.append(NotebookResult(student, notebook, "skipped", "already graded"))
-        results += _grade_in_worker(course, week, student, todo, notebook_timeout, cell_timeout, full_mode)
-        return results
+    # One worker process per job slot grades its share of the students (nbgrader loads once per worker, about
+    # 2 s, not once per student); a student's notebooks stay together in one share.
+    slots = max(1, min(jobs, len(students)))
+    shares = [[job for job in todo if students.index(job[0]) % slots == slot] for slot in range(slots)]
+    with ThreadPoolExecutor(max_workers=slots) as pool:
+        for graded in pool.map(lambda share: _grade_in_worker(course, week, share, notebook_timeout, cell_timeout,
+                                                              full_mode), shares):
+            results += graded
+    return sorted(results, key=lambda r: (students.index(r.student), r.notebook))
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        per_student = list(pool.map(grade_student, students))
-    return [r for results in per_student for r in sorted(results, key=lambda r: r.notebook)]
 
-
-def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str], notebook_timeout: float,
+def _grade_in_worker(course: Path, week: str, jobs: list[tuple[str, str]], notebook_timeout: float,
                      cell_timeout: int | None, full_mode: bool = False) -> list[NotebookResult]:
-    """Grade a student's notebooks in one worker process (nbgrader loads once), restarting it after a timeout."""
+    """Grade (student, notebook) pairs in one worker process (nbgrader loads once), restarting it after a timeout."""
     results: list[NotebookResult] = []
-    while notebooks:
-        command = [sys.executable, "-m", "mentor_tools.grading", "_worker", week, student, *notebooks]
+    while jobs:
+        command = [sys.executable, "-m", "mentor_tools.grading", "_worker", week,
+                   *[f"{student}/{notebook}" for student, notebook in jobs]]
         if cell_timeout is not None:
             command += ["--cell-timeout", str(cell_timeout)]
         process = _start_process_group(command, course, full_mode)
@@ -196,9 +200,9 @@ def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str]
         if ready is None:
             _kill_process_group(process)
             return results + [NotebookResult(student, n, "error", "the grading process did not start")
-                              for n in notebooks]
+                              for student, n in jobs]
         started = time.perf_counter()
-        for notebook in list(notebooks):
+        for student, notebook in list(jobs):
             try:
                 line = lines.get(timeout=notebook_timeout)
             except queue.Empty:
@@ -207,16 +211,17 @@ def _grade_in_worker(course: Path, week: str, student: str, notebooks: list[str]
                 results.append(NotebookResult(student, notebook, "timed out",
                                               f"stopped after {notebook_timeout:.0f} s: scores 0",
                                               time.perf_counter() - started))
-                notebooks = notebooks[notebooks.index(notebook) + 1:]
+                jobs = jobs[jobs.index((student, notebook)) + 1:]
                 break
-            if line is None:  # the worker died without a word
-                results += [NotebookResult(student, n, "error", "grading process crashed") for n in notebooks]
-                notebooks = []
+            if line is None:  # the worker died without a word: this notebook scores 0, a new worker grades the rest
+                results.append(NotebookResult(student, notebook, "error", "grading process crashed"))
+                _forget_partial(course, week, student, notebook)
+                jobs = jobs[1:]
                 break
             report = json.loads(line)
             results.append(NotebookResult(student, notebook, report["status"], report["detail"], report["seconds"]))
             started = time.perf_counter()
-            notebooks = notebooks[1:]
+            jobs = jobs[1:]
         else:
             process.wait()
     return results
@@ -263,8 +268,8 @@ def _forget_partial(course: Path, week: str, student: str, notebook: str) -> Non
         partial.unlink()
 
 
-def _worker(week: str, student: str, notebooks: list[str], cell_timeout: int | None) -> None:
-    """Grade notebooks one by one with nbgrader's API, printing a JSON line per notebook."""
+def _worker(week: str, jobs: list[str], cell_timeout: int | None) -> None:
+    """Grade "student/notebook" jobs one by one with nbgrader's API, printing a JSON line per notebook."""
     import nbformat
     from nbgrader.apps import NbGraderAPI
     from nbgrader.converters import Autograde
@@ -279,7 +284,8 @@ def _worker(week: str, student: str, notebooks: list[str], cell_timeout: int | N
     coursedir = CourseDirectory(config=config)
     api = NbGraderAPI(coursedir, config=config)
     print("ready", flush=True)
-    for notebook in notebooks:
+    for job in jobs:
+        student, notebook = job.split("/")
         started = time.perf_counter()
         path = os.path.join(coursedir.submitted_directory, student, week, f"{notebook}.ipynb")
         try:
@@ -476,10 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=int, default=120, help="seconds per cell")
     commands.add_parser("formgrader", help="open nbgrader's formgrader on this course, from any folder; "
                                            "other options go to jupyter lab (e.g. --port=8890)")
-    p = commands.add_parser("_worker")  # internal: one student's notebooks, for autograde
+    p = commands.add_parser("_worker")  # internal: some students' notebooks, for autograde
     p.add_argument("week")
-    p.add_argument("student")
-    p.add_argument("notebooks", nargs="+")
+    p.add_argument("jobs", nargs="+", help="STUDENT/NOTEBOOK")
     p.add_argument("--cell-timeout", type=int, default=None)
     args, server_args = parser.parse_known_args(argv)
     if server_args and args.command != "formgrader":
@@ -493,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "_worker":
-            _worker(args.week, args.student, args.notebooks, args.cell_timeout)
+            _worker(args.week, args.jobs, args.cell_timeout)
         elif args.command == "release":
             for folder in release(args.weeks or assignments(course), course):
                 print(f"student version: {folder}")

@@ -351,7 +351,7 @@ def _defined_names(source: str) -> list[str]:
 
 def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], folder: Path,
                          lesson: str | None = None) -> dict:
-    """Run the notebook once, then for each solution in turn: put in its stub, rerun every test cell, restore.
+    """Run the notebook once, then for each solution in turn: put in its stub, rerun the test cells below it, restore.
 
     Returns the failing test ids per stripped solution (key None: with every solution in place; key
     "blank": with every stub in at once), and under "errors" every cell that failed in the first run. One
@@ -388,15 +388,18 @@ def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], f
                 client.execute_cell(nbformat.v4.new_code_cell(f"del {', '.join(names)}"), positions[grade_id])
             client.execute_cell(nbformat.v4.new_code_cell(stub), positions[grade_id])
 
-        def failing_tests_now() -> set[str]:
-            probes = [nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for _, c in tests]
-            for (index, _), probe in zip(tests, probes, strict=True):
+        def failing_tests_now(after: int = -1) -> set[str]:
+            # Only the tests below position `after`: graded top to bottom, as nbgrader grades, a test above a
+            # solution has already run, and passed, before that solution's cell is reached.
+            later = [(i, c) for i, c in tests if i > after]
+            probes = [nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for _, c in later]
+            for (index, _), probe in zip(later, probes, strict=True):
                 client.execute_cell(probe, index)
             return _failing_tests(probes)
 
         for grade_id, stub in stubs.items():
             put_in(grade_id, stub)
-            failures[grade_id] = failing_tests_now()
+            failures[grade_id] = failing_tests_now(after=positions[grade_id])
             client.execute_cell(nbformat.v4.new_code_cell(nb.cells[positions[grade_id]].source),
                                 positions[grade_id])  # the solution back
         # Last, the untouched student version: every stub in at once, then every test again (under
