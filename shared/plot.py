@@ -167,3 +167,41 @@ def plot_reconstructions(originals: torch.Tensor, reconstructions: torch.Tensor,
     axes[1, 0].set_title("reconstruction", fontsize=9, loc="left")
     fig.tight_layout()
     return fig
+
+
+def show_scenes(images: torch.Tensor, boxes: Sequence[torch.Tensor] | None = None,
+                labels: Sequence[torch.Tensor] | None = None, masks: torch.Tensor | None = None,
+                scores: Sequence[torch.Tensor] | None = None, ncols: int = 4, zoom: int = 4) -> Figure:
+    """Draw scenes (N, 1, H, W) with their class masks and labelled boxes (scores if given); return the figure.
+
+    Boxes are (k, 4) x1, y1, x2, y2 in pixels per scene; a mask gives each pixel 0 (background) or 1 + digit.
+    Each digit keeps one colour in boxes and masks. ``zoom`` enlarges the small scenes so the labels are legible.
+    """
+    from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
+
+    if boxes is not None and labels is None:
+        raise ValueError("show_scenes needs the labels that go with the boxes (one tensor of digits per scene).")
+    colours = [tuple(int(255 * c) for c in plt.cm.tab10(digit)[:3]) for digit in range(10)]
+    n = len(images)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 2.4 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        grey = images[i].detach().cpu().float().clamp(0, 1)
+        picture = (grey * 255).to(torch.uint8).expand(3, -1, -1)
+        picture = picture.repeat_interleave(zoom, dim=1).repeat_interleave(zoom, dim=2)
+        if masks is not None:
+            mask = masks[i].detach().cpu().repeat_interleave(zoom, dim=0).repeat_interleave(zoom, dim=1)
+            picture = draw_segmentation_masks(picture, torch.stack([mask == 1 + d for d in range(10)]), alpha=0.5,
+                                              colors=colours)
+        if boxes is not None and len(boxes[i]):
+            digits = [int(d) for d in labels[i]]
+            names = [str(d) if scores is None else f"{d} {float(s):.2f}" for d, s in
+                     zip(digits, scores[i] if scores is not None else digits, strict=True)]
+            picture = draw_bounding_boxes(picture, boxes[i].detach().cpu().float() * zoom, labels=names,
+                                          colors=[colours[d] for d in digits], width=2)
+        ax.imshow(picture.permute(1, 2, 0).numpy())
+    fig.tight_layout()
+    return fig

@@ -83,3 +83,19 @@ def test_reconstructions_put_inputs_above_outputs():
     assert len(fig.axes) == 8
     with pytest.raises(ValueError, match="same shape"):
         plot.plot_reconstructions(x, x[:, :, :4])
+
+
+def test_show_scenes_draws_boxes_labels_and_masks_and_asks_for_labels_with_boxes():
+    images = torch.zeros(3, 1, 16, 16)
+    images[0, 0, 2:8, 3:9] = 1
+    boxes = [torch.tensor([[3.0, 2.0, 9.0, 8.0]]), torch.zeros(0, 4), torch.zeros(0, 4)]
+    labels = [torch.tensor([7]), torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)]
+    masks = torch.zeros(3, 16, 16, dtype=torch.int64)
+    masks[0, 2:8, 3:9] = 8
+    fig = plot.show_scenes(images, boxes, labels, masks=masks, scores=[torch.tensor([0.9]), [], []], ncols=2)
+    assert len(fig.axes) == 4  # two rows of two, the last one empty
+    shown = fig.axes[0].get_images()[0].get_array()
+    assert shown.shape == (64, 64, 3)  # zoomed 4 times
+    assert tuple(shown[2 * 4 + 8, 3 * 4 + 8]) != (255, 255, 255)  # the mask coloured the digit's pixels
+    with pytest.raises(ValueError, match="needs the labels that go with the boxes"):
+        plot.show_scenes(images, boxes)
