@@ -410,6 +410,26 @@ def _strip_each_solution(source: nbformat.NotebookNode, stubs: dict[str, str], f
     return failures
 
 
+def test_a_crashed_grading_worker_costs_one_notebook_and_a_new_worker_grades_the_rest(tmp_path, monkeypatch):
+    # A stand-in for the worker: it grades the first notebook it is given, then dies without a word.
+    worker = ("import json, sys\nprint('ready', flush=True)\n"
+              "print(json.dumps({'status': 'graded', 'detail': '', 'seconds': 0.1}), flush=True)\nsys.exit(1)\n")
+    started = []
+
+    def start(command, course, full_mode=False):
+        started.append(command[command.index("_worker") + 2:])  # the STUDENT/NOTEBOOK jobs it was given
+        return subprocess.Popen([sys.executable, "-c", worker], stdout=subprocess.PIPE, text=True,
+                                start_new_session=True)
+
+    monkeypatch.setattr(grading, "_start_process_group", start)
+    jobs = [("ana", "01"), ("ana", "02"), ("ben", "01")]
+    results = grading._grade_in_worker(tmp_path, "week", jobs, notebook_timeout=30, cell_timeout=None)
+    assert [(r.student, r.notebook, r.status) for r in results] == [
+        ("ana", "01", "graded"), ("ana", "02", "error"), ("ben", "01", "graded")]
+    assert results[1].detail == "grading process crashed"
+    assert started == [["ana/01", "ana/02", "ben/01"], ["ben/01"]]
+
+
 def test_each_test_cell_follows_a_solution_or_test_cell():
     # nbgrader puts a deleted test cell back after the graded cell that preceded it in the source; a
     # read-only cell in between makes that fail (nbgrader 0.9 raises KeyError), so keep them apart.
