@@ -172,13 +172,14 @@ def autograde(week: str, course: Path = REPO, jobs: int = 2, notebook_timeout: f
                 results.append(NotebookResult(student, notebook, "skipped", "already graded"))
     # One worker process per job slot grades its share of the students (nbgrader loads once per worker, about
     # 2 s, not once per student); a student's notebooks stay together in one share.
+    order = {student: i for i, student in enumerate(students)}
     slots = max(1, min(jobs, len(students)))
-    shares = [[job for job in todo if students.index(job[0]) % slots == slot] for slot in range(slots)]
+    shares = [[job for job in todo if order[job[0]] % slots == slot] for slot in range(slots)]
     with ThreadPoolExecutor(max_workers=slots) as pool:
         for graded in pool.map(lambda share: _grade_in_worker(course, week, share, notebook_timeout, cell_timeout,
                                                               full_mode), shares):
             results += graded
-    return sorted(results, key=lambda r: (students.index(r.student), r.notebook))
+    return sorted(results, key=lambda r: (order[r.student], r.notebook))
 
 
 def _grade_in_worker(course: Path, week: str, jobs: list[tuple[str, str]], notebook_timeout: float,
@@ -211,7 +212,7 @@ def _grade_in_worker(course: Path, week: str, jobs: list[tuple[str, str]], noteb
                 results.append(NotebookResult(student, notebook, "timed out",
                                               f"stopped after {notebook_timeout:.0f} s: scores 0",
                                               time.perf_counter() - started))
-                jobs = jobs[jobs.index((student, notebook)) + 1:]
+                jobs = jobs[1:]  # the current job is always the first: each graded one is dropped below
                 break
             if line is None:  # the worker died without a word: this notebook scores 0, a new worker grades the rest
                 results.append(NotebookResult(student, notebook, "error", "grading process crashed"))

@@ -198,8 +198,10 @@ def show_scenes(images: torch.Tensor, boxes: Sequence[torch.Tensor] | None = Non
                                               colors=colours)
         if boxes is not None and len(boxes[i]):
             digits = [int(d) for d in labels[i]]
-            names = [str(d) if scores is None else f"{d} {float(s):.2f}" for d, s in
-                     zip(digits, scores[i] if scores is not None else digits, strict=True)]
+            if scores is None:
+                names = [str(d) for d in digits]
+            else:
+                names = [f"{d} {float(s):.2f}" for d, s in zip(digits, scores[i], strict=True)]
             picture = draw_bounding_boxes(picture, boxes[i].detach().cpu().float() * zoom, labels=names,
                                           colors=[colours[d] for d in digits], width=2)
         ax.imshow(picture.permute(1, 2, 0).numpy())
