@@ -7,10 +7,18 @@ named on the command line (as `make quick` names one per week) runs cell by cell
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
+
+from tests import warm_kernels
 
 BUDGET_SECONDS = 600  # `make test` on 2 cores after the install, with the whole course in it (issue 9)
 _started = time.monotonic()
@@ -39,6 +47,32 @@ def pytest_xdist_make_scheduler(config, log):
             return super()._split_scope(nodeid)
 
     return CourseScheduling(config, log)
+
+
+def pytest_configure(config) -> None:
+    """Start the warm-kernel server (tests/warm_kernels.py) once per run, in the process that starts the workers."""
+    if hasattr(config, "workerinput") or os.environ.get("DIC_WARM_KERNELS", "1") == "0":
+        return
+    folder = Path(tempfile.mkdtemp(prefix="dic-kernels-"))
+    socket_path = folder / "server.sock"
+    # Kernels launched before the server listens (it imports PyTorch first, ~8 s) start fresh, the usual way.
+    server = subprocess.Popen([sys.executable, warm_kernels.__file__, "serve", str(socket_path)],
+                              stdin=subprocess.DEVNULL)
+    jupyter_path = [str(warm_kernels.write_kernelspec(folder)), os.environ.get("JUPYTER_PATH", "")]
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in jupyter_path if p)
+    os.environ[warm_kernels.SOCKET_VARIABLE] = str(socket_path)
+    config.stash[_WARM_KERNELS] = (server, folder)
+
+
+def pytest_unconfigure(config) -> None:
+    if _WARM_KERNELS in config.stash:
+        server, folder = config.stash[_WARM_KERNELS]
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_WARM_KERNELS = pytest.StashKey[tuple]()
 
 
 def pytest_runtest_logreport(report) -> None:
