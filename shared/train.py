@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from shared.config import get_device
+from shared.config import get_device, has_native_bfloat16
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 History = dict[str, list[float]]
@@ -49,14 +49,17 @@ class CheckpointError(RuntimeError):
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: LossFunction | None,
                     optimizer: torch.optim.Optimizer | None, metrics: Mapping[str, Metric] | None = None,
                     scheduler=None, device: torch.device | str | None = None,
-                    train_step: TrainStep | None = None) -> dict[str, float]:
+                    train_step: TrainStep | None = None, autocast_dtype: torch.dtype | None = None,
+                    scaler: torch.amp.GradScaler | None = None) -> dict[str, float]:
     """Train ``model`` for one pass over ``loader``; return the mean loss (and metrics) per sample.
 
     ``scheduler``, if given, steps after every batch (for schedules such as ``OneCycleLR``). Batches go
     to ``device``, by default the one the model is on. ``train_step(x, y)``, if given, replaces the five
     steps below for each batch and returns its own numbers to average (a GAN's two losses, say).
+    ``autocast_dtype`` (see ``mixed_precision_choice``) computes the forward pass and the loss in that
+    precision; ``scaler`` scales the loss for float16, whose small gradients would otherwise underflow.
     """
-    device = device if device is not None else next(model.parameters()).device
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     model.train()  # dropout and batch norm behave as in training
     totals, seen = {}, 0
     for batch, (x, y) in enumerate(loader):
@@ -68,12 +71,18 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: LossFunction | 
                     raise TrainingDiverged(value, batch + 1)
         else:
             optimizer.zero_grad()
-            outputs = model(x)
-            loss = loss_fn(outputs, y)
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                outputs = model(x)
+                loss = loss_fn(outputs, y)
             if not math.isfinite(loss.item()):  # stop before backward: the weights stay those of the last good step
                 raise TrainingDiverged(loss.item(), batch + 1)
-            loss.backward()
-            optimizer.step()
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:  # skips the step when the scaled gradients overflowed, and adapts the scale
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
             values = {"loss": loss.item(), **{name: float(metric(outputs.detach(), y))
                                               for name, metric in (metrics or {}).items()}}
         if scheduler is not None:
@@ -94,7 +103,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction | None,
         metrics: Mapping[str, Metric] | None = None, scheduler=None, scheduler_interval: str = "epoch",
         patience: int | None = None, checkpoint: str | Path | None = None, resume: bool = False,
         device: torch.device | str | None = None, progress: bool = True,
-        train_step: TrainStep | None = None, on_epoch_end: EpochHook | None = None) -> History:
+        train_step: TrainStep | None = None, on_epoch_end: EpochHook | None = None,
+        mixed_precision: bool = False) -> History:
     """Train for ``epochs`` epochs; return the history, a list of values per epoch for each key.
 
     Keys: ``train_loss``, ``train_<metric>``, with ``val_loader`` also ``val_loss`` and ``val_<metric>``,
@@ -105,14 +115,25 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction | None,
     ``train_one_epoch``); its keys are recorded as ``train_<key>``, and ``loss_fn`` and ``optimizer`` may
     then be None. ``on_epoch_end(epoch, record, model)``, if given, is called after every epoch with
     that epoch's numbers, for example to log them to TensorBoard (``shared.track.TensorBoardLogger``).
+    ``mixed_precision=True`` trains in the lower precision the device computes natively, where there is one
+    (``mixed_precision_choice``); validation stays in float32.
     """
     _check_fit_arguments(loss_fn, optimizer, val_loader, scheduler, scheduler_interval, patience, checkpoint,
                          train_step)
+    if mixed_precision and train_step is not None:
+        raise ValueError("mixed_precision applies to fit's own step; a train_step of your own chooses its "
+                         "precision itself (wrap its forward pass and loss in torch.autocast).")
     device = torch.device(device) if device is not None else get_device()
     model.to(device)
+    autocast_dtype, note = mixed_precision_choice(device) if mixed_precision else (None, "")
+    if note and progress:
+        print(note)
+    scaler = torch.amp.GradScaler(device.type) if autocast_dtype == torch.float16 else None
     state = {"epoch": 0, "history": {}, "best_loss": math.inf, "best_epoch": 0, "best_weights": None}
     if checkpoint is not None:
         state = _start_from_checkpoint(Path(checkpoint), resume, model, optimizer, scheduler, device, state)
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
     history: History = state["history"]
     per_batch = scheduler if scheduler_interval == "batch" else None
 
@@ -120,7 +141,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction | None,
         started = time.perf_counter()
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
         try:
-            train = train_one_epoch(model, bar, loss_fn, optimizer, metrics, per_batch, device, train_step)
+            train = train_one_epoch(model, bar, loss_fn, optimizer, metrics, per_batch, device, train_step,
+                                    autocast_dtype, scaler)
         except TrainingDiverged as err:
             raise TrainingDiverged(err.loss, err.batch, epoch + 1) from None
         record = {f"train_{name}": value for name, value in train.items()}
@@ -143,6 +165,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction | None,
             state.update(best_loss=record["val_loss"], best_epoch=epoch + 1,
                          best_weights=copy.deepcopy(model.state_dict()) if patience is not None else None)
         state["epoch"] = epoch + 1
+        if scaler is not None:  # its loss scale goes on where it was when a run resumes
+            state["scaler"] = scaler.state_dict()
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, scheduler, state)
         if patience is not None and epoch + 1 - state["best_epoch"] >= patience:
@@ -154,6 +178,22 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFunction | None,
     if patience is not None and state["best_weights"] is not None:
         model.load_state_dict(state["best_weights"])
     return history
+
+
+def mixed_precision_choice(device: torch.device | str) -> tuple[torch.dtype | None, str]:
+    """Return the autocast dtype for training on ``device`` (None: float32) and a note saying why.
+
+    bfloat16 where the device computes it natively (recent GPUs; CPUs with AVX-512 BF16 or AMX), float16 with
+    a gradient scaler on other CUDA GPUs, float32 everywhere else: emulated bfloat16 on a CPU without those
+    instructions is many times slower than float32 (bench/RESULTS.md, the speed run).
+    """
+    device = torch.device(device)
+    if has_native_bfloat16(device):
+        return torch.bfloat16, f"mixed precision: bfloat16 on {device.type} (native on this device)"
+    if device.type == "cuda":
+        return torch.float16, "mixed precision: float16 on cuda, with a gradient scaler (no bfloat16 on this GPU)"
+    return None, (f"mixed precision: float32 on {device.type}, which has no native bfloat16 (on a CPU: no "
+                  "avx512_bf16 or amx_bf16 flag); emulated bfloat16 would be slower than float32")
 
 
 def _check_fit_arguments(loss_fn, optimizer, val_loader, scheduler, scheduler_interval, patience, checkpoint,

@@ -348,3 +348,100 @@ def test_missing_pieces_without_a_train_step_are_explained(tmp_path):
         fit(model, train, None, None, 1, checkpoint=tmp_path / "gan.pt", train_step=step, progress=False,
             device="cpu")
     assert not (tmp_path / "gan.pt").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed precision (issue 31): one switch, and only where the hardware computes the lower precision natively
+
+
+def _dtype_seen(seen: list):
+    """A metric that records the dtype the model's outputs had in training."""
+    def metric(outputs, targets):
+        seen.append(outputs.dtype)
+        return 0.0
+    return metric
+
+
+def test_mixed_precision_trains_in_bfloat16_where_the_cpu_has_it(monkeypatch, capsys):
+    monkeypatch.setattr("shared.train.has_native_bfloat16", lambda device: True)
+    train, val = _loaders()
+    model, seen = _model(), []
+    history = fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), 5,
+                  val_loader=val, metrics={"dtype": _dtype_seen(seen)}, device="cpu", mixed_precision=True,
+                  progress=True)
+    assert "bfloat16 on cpu" in capsys.readouterr().out
+    assert set(seen[:len(train)]) == {torch.bfloat16}  # the forward pass of every training batch
+    assert seen[-1] == torch.float32  # validation stays in float32
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the weights themselves stay float32
+
+
+def test_mixed_precision_stays_in_float32_where_bfloat16_would_be_emulated(monkeypatch, capsys):
+    monkeypatch.setattr("shared.train.has_native_bfloat16", lambda device: False)
+    weights = []
+    for switch in (False, True):
+        train, _ = _loaders()
+        model = _model()
+        fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), 3, device="cpu",
+            mixed_precision=switch)
+        weights.append([p.detach().clone() for p in model.parameters()])
+    assert "float32 on cpu, which has no native bfloat16" in capsys.readouterr().out
+    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
+
+
+def test_mixed_precision_chooses_float16_with_a_scaler_on_a_gpu_without_bfloat16(monkeypatch):
+    from shared.train import mixed_precision_choice
+
+    monkeypatch.setattr("shared.train.has_native_bfloat16", lambda device: False)
+    assert mixed_precision_choice("cuda")[0] == torch.float16
+    assert mixed_precision_choice("mps")[0] is None
+    monkeypatch.setattr("shared.train.has_native_bfloat16", lambda device: True)
+    assert mixed_precision_choice("cuda")[0] == torch.bfloat16
+
+
+def test_float16_steps_go_through_the_gradient_scaler():
+    # The CUDA path's loop, run on the CPU (autocast and GradScaler both have CPU versions).
+    train, _ = _loaders()
+    model, seen = _model(), []
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 8, growth_interval=1)  # doubles after each good step
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    first = train_one_epoch(model, train, nn.CrossEntropyLoss(), optimizer, {"dtype": _dtype_seen(seen)},
+                            device="cpu", autocast_dtype=torch.float16, scaler=scaler)
+    later = [train_one_epoch(model, train, nn.CrossEntropyLoss(), optimizer, device="cpu",
+                             autocast_dtype=torch.float16, scaler=scaler)["loss"] for _ in range(4)]
+    assert set(seen) == {torch.float16}
+    assert later[-1] < first["loss"]
+    assert scaler.get_scale() > 2.0 ** 8  # updated: the steps went through the scaler
+
+
+def test_mixed_precision_with_a_train_step_of_ones_own_is_refused():
+    train, _ = _loaders()
+    with pytest.raises(ValueError, match="chooses its precision itself"):
+        fit(_model(), train, None, None, 1, train_step=lambda x, y: {"loss": 0.0}, mixed_precision=True,
+            device="cpu")
+
+
+def test_the_loss_scale_is_checkpointed_and_resumed(monkeypatch, tmp_path):
+    # float16 with a scaler is the CUDA path; here it is chosen on the CPU to test what fit keeps of it.
+    monkeypatch.setattr("shared.train.mixed_precision_choice", lambda device: (torch.float16, ""))
+    path = tmp_path / "run.pt"
+    train, _ = _loaders()
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    fit(model, train, nn.CrossEntropyLoss(), optimizer, 1, checkpoint=path, device="cpu", mixed_precision=True)
+    saved = load_checkpoint(path, _model())["scaler"]
+    assert saved["scale"] == 2.0 ** 16
+    saved["scale"] = 2.0 ** 10  # as if overflows had lowered it before the run stopped
+    payload = torch.load(path, weights_only=True)
+    payload["state"]["scaler"] = saved
+    torch.save(payload, path)
+    scales, update = [], torch.amp.GradScaler.update
+
+    def record_then_update(self, *args):
+        scales.append(self.get_scale())
+        update(self, *args)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "update", record_then_update)
+    fit(model, train, nn.CrossEntropyLoss(), optimizer, 2, checkpoint=path, resume=True, device="cpu",
+        mixed_precision=True)
+    assert scales and set(scales) == {2.0 ** 10}
