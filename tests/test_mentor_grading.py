@@ -764,8 +764,13 @@ class TestWeek5GANs(WeekProofs):
     notebooks = ("05_gan_from_scratch", "06_dcgan", "07_judging_generated_images")
 
 
+class TestWeek6(WeekProofs):
+    week = "week6_beyond_classification"
+    through_nbgrader = "01_boxes_iou_and_nms"
+
+
 # Each assignment with exercises needs its class above (a long week one per part);
 # test_every_assignment_with_exercises_is_under_test says which is missing.
 PROOFS = (TestDemoAssignment, TestWeek1, TestWeek2, TestWeek3, TestWeek4Training, TestWeek4Architectures,
-          TestWeek5Autoencoders, TestWeek5GANs)
+          TestWeek5Autoencoders, TestWeek5GANs, TestWeek6)
 
