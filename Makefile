@@ -35,7 +35,8 @@ test: lint
 # (see README). CI also runs it in a fresh clone with nothing beside it.
 QUICK_NOTEBOOKS := week1_regression/00_getting_started.ipynb week2_mlp_pytorch/01_tensors_and_autograd.ipynb \
 	week3_cnn_lenet/02_conv_and_pooling_layers.ipynb week4_papers/09_architectures_side_by_side.ipynb \
-	week5_autoencoders/01_autoencoder.ipynb hackathons/tabular_contest/01_look_at_the_data.ipynb \
+	week5_autoencoders/01_autoencoder.ipynb week6_beyond_classification/01_boxes_iou_and_nms.ipynb \
+	hackathons/tabular_contest/01_look_at_the_data.ipynb \
 	hackathons/bird_contest/01_the_data.ipynb
 quick: lint
 	DIC_TINY=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 \

@@ -12,7 +12,8 @@ from packaging.version import Version
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 TOP_LEVEL = ["week1_regression", "week2_mlp_pytorch", "week3_cnn_lenet", "week4_papers", "week5_autoencoders",
-             "hackathons", "shared", "tests", "environment.yml", "pyproject.toml", "README.md"]
+             "week6_beyond_classification", "hackathons", "shared", "tests", "environment.yml", "pyproject.toml",
+             "README.md"]
 
 
 def _requirements():
