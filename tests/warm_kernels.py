@@ -65,9 +65,9 @@ def _threads() -> int:
 
 def serve(path: str) -> None:
     """Import the heavy libraries, then fork a kernel for every launcher that connects to the socket at ``path``."""
+    parent = os.getppid()  # before the imports: if the test run ends during them, the loop below sees it
     for module in PRELOADED:
         __import__(module)
-    parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(16)
