@@ -251,28 +251,32 @@ def update_rule_on_two_parameters(rule: Callable[..., torch.Tensor], first: torc
 
 
 @contextmanager
-def module_switched_off(module, names: Sequence[str], message: str) -> Iterator[None]:
-    """Within the block, calling ``module``'s functions ``names`` fails with ``message``, and so does any
-    call into the module's source file at all (an alias imported earlier, a private helper); yields nothing.
+def module_switched_off(modules, names: Sequence[str], message: str) -> Iterator[None]:
+    """Within the block, calling the functions ``names`` of ``modules`` (one module or several) fails with
+    ``message``, and so does any call into their source files at all (an alias imported earlier, a private
+    helper); yields nothing.
 
-    The second net is a profiler that watches for calls into the module's file, checked when the block ends.
+    The second net is a profiler that watches for calls into the modules' files, checked when the block ends.
+    Give several modules in one call: a profiler set by a nested block would replace this one's.
     """
     import sys
+    import types
 
-    module_file, calls = module.__file__, []
+    modules = [modules] if isinstance(modules, types.ModuleType) else list(modules)
+    names_of_files, calls = {module.__file__: module.__name__ for module in modules}, []
 
     def watch(frame, event, arg):
-        if event == "call" and frame.f_code.co_filename == module_file:
-            calls.append(frame.f_code.co_name)
+        if event == "call" and frame.f_code.co_filename in names_of_files:
+            calls.append(f"{names_of_files[frame.f_code.co_filename]}.{frame.f_code.co_name}")
 
-    with switched_off([f"{module.__name__}.{name}" for name in names], message=message):
+    with switched_off([f"{module.__name__}.{name}" for module in modules for name in names], message=message):
         previous = sys.getprofile()
         sys.setprofile(watch)
         try:
             yield
         finally:
             sys.setprofile(previous)
-    assert not calls, f"{message} (your code called {module.__name__}.{calls[0]})."
+    assert not calls, f"{message} (your code called {calls[0]})."
 
 
 def without_autograd(function: Callable, *args, **kwargs):

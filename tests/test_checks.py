@@ -181,3 +181,21 @@ def test_module_switched_off_refuses_the_names_and_notices_any_other_call_into_t
     with module_switched_off(json, ["dumps"], "by hand"):
         sorted([2, 1])  # nothing from json: nothing to say
     assert json.dumps([1]) == "[1]"  # and everything is back afterwards
+
+
+def test_module_switched_off_watches_several_modules_at_once():
+    import csv
+    import json
+
+    from shared.checks import module_switched_off
+
+    with pytest.raises(AssertionError, match=r"by hand \(your code called csv\.writer\)"):
+        with module_switched_off([json, csv], ["writer"], "by hand"):
+            csv.writer([])
+    with pytest.raises(AssertionError, match=r"by hand \(your code called json\.loads\)"):
+        with module_switched_off([json, csv], ["writer"], "by hand"):
+            json.loads("[1]")
+    with pytest.raises(AssertionError, match=r"by hand \(your code called csv\.__init__\)"):
+        with module_switched_off([json, csv], ["writer"], "by hand"):
+            csv.Sniffer()  # a class from csv's own file: its methods run from there
+    assert json.loads("[1]") == [1] and csv.writer  # and everything is back afterwards
