@@ -104,8 +104,9 @@ def serve(path: str) -> None:
 
 def _refusal(request: dict) -> str | None:
     """Return why a forked kernel could differ from a fresh one for this request, or None if it would not."""
-    if _threads() != 1:
-        return f"the server has {_threads()} threads"
+    threads = _threads()
+    if threads != 1:
+        return f"the server has {threads} threads"
     for name in THREAD_VARIABLES:
         if request["env"].get(name) != os.environ.get(name):
             return f"{name}={request['env'].get(name)!r}, the server's {os.environ.get(name)!r}"
