@@ -8,6 +8,8 @@ They accept NumPy arrays, PyTorch tensors and plain numbers alike.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import TYPE_CHECKING
@@ -142,17 +144,26 @@ def switched_off(targets: Sequence[str] = (), torch_functions: Iterable[str] = (
     """Within the block, calling any of ``targets`` (dotted paths) or a PyTorch function named in
     ``torch_functions`` fails with ``message``; yields nothing.
 
-    The names catch a library function however it is reached (``torch.conv2d``, ``F.conv2d``, a module's
-    forward, an alias imported earlier), because PyTorch reports every call to a function mode. Targets
-    of a library that is not installed (scipy, say) are skipped.
+    A target is switched off under every module-level name it has: an alias such as
+    ``from torchvision.ops import box_iou`` in the notebook, or the library's own second name for it
+    (``torchvision.ops.boxes.box_iou``). The torch names catch a PyTorch function however it is reached
+    (``torch.conv2d``, ``F.conv2d``, a module's forward), because PyTorch reports every call to a function
+    mode. Targets of a library that is not installed (scipy, say) are skipped.
     """
     names = set(torch_functions)
     with ExitStack() as stack:
+        found = {}  # id of each library function -> [(its dotted path, where it lives, its name there)]
         for target in targets:
             owner_path, _, attribute = target.rpartition(".")
             owner = _resolve(owner_path)
             if owner is not None and hasattr(owner, attribute):
-                stack.enter_context(mock.patch.object(owner, attribute, _refusal(target, message)))
+                found.setdefault(id(getattr(owner, attribute)), []).append((target, owner, attribute))
+        packages = {target.partition(".")[0] for target in targets}
+        aliases = _module_level_names(found, packages)
+        for key, places in found.items():
+            refusal = _refusal(places[0][0], message)
+            for module, name in {(owner, attribute) for _, owner, attribute in places} | set(aliases[key]):
+                stack.enter_context(mock.patch.object(module, name, refusal))
         if names:
             stack.enter_context(_torch_function_refusal(names, message))
         yield
@@ -296,6 +307,18 @@ def _resolve(path: str):
             target = getattr(target, name, None)
         return target
     return None
+
+
+def _module_level_names(functions: dict[int, object], packages: set[str]) -> dict[int, list[tuple]]:
+    """Return, for each function id in ``functions``, every (module, name) bound to it in the notebook's
+    namespace (``__main__`` in a jupyter kernel) or in a module of ``packages``."""
+    names = {key: [] for key in functions}
+    for module_name, module in list(sys.modules.items()):
+        if module_name == "__main__" or module_name.partition(".")[0] in packages:
+            for name, value in list(getattr(module, "__dict__", {}).items()):
+                if id(value) in names and not isinstance(value, types.ModuleType):
+                    names[id(value)].append((module, name))
+    return names
 
 
 def _refusal(target: str, message: str | None = None) -> Callable:

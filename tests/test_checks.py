@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -118,6 +120,29 @@ def test_switched_off_catches_the_library_however_it_is_reached_and_puts_it_back
                 make_and_step()
     torch.optim.SGD([p], lr=0.5).step()
     assert p.detach().tolist() == [0.5, 0.5]
+
+
+def test_switched_off_catches_an_alias_in_the_notebooks_namespace_and_the_librarys_second_name(monkeypatch):
+    import types
+
+    import torch
+    import torchvision
+
+    from shared.checks import switched_off
+
+    # A kernel runs the notebook's cells in the namespace of sys.modules["__main__"].
+    notebook = types.ModuleType("__main__")
+    exec("from torchvision.ops import box_iou\n"
+         "def my_iou(a, b):\n"
+         "    return box_iou(a, b)\n", notebook.__dict__)
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    box = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
+    for cheat in (lambda: notebook.my_iou(box, box), lambda: torchvision.ops.boxes.box_iou(box, box)):
+        with pytest.raises(AssertionError, match="your code called torchvision.ops.box_iou"):
+            with switched_off(["torchvision.ops.box_iou"]):
+                cheat()
+    assert notebook.my_iou(box, box).item() == 1.0  # every name is put back
+    assert torchvision.ops.boxes.box_iou is torchvision.ops.box_iou
 
 
 def test_update_rule_path_matches_torch_and_refuses_torch_optim():
