@@ -2,11 +2,11 @@
 
 The accuracies a lesson states come from here: each notebook runs top to bottom exactly as a mentee
 runs it (DIC_TINY unset), with the lesson's own code and recipe, and every printed line that mentions an
-accuracy (or images/s, FLOPs, parameters, and for week 5 MSE, PSNR, Fréchet distance or coverage), or
-that starts with ``Headline:``, is reported. The record also names the data folder and the dataset files
-in it (size, image counts, SHA-256), so a figure measured on a development copy, such as the data pack's
-CIFAR-10 copy (tools/make_cifar10_dev.py: 40,000 training photos, 10,000 held out), cannot pass for one
-on the official set.
+accuracy (or images/s, FLOPs, parameters, for week 5 MSE, PSNR, Fréchet distance or coverage, for week 6
+mAP@, mean IoU or AUC), or that starts with ``Headline:``, is reported. The record also names the data
+folder and the dataset files in it (size, image counts, SHA-256), so a figure measured on a development
+copy, such as the data pack's CIFAR-10 copy (tools/make_cifar10_dev.py: 40,000 training photos, 10,000
+held out), cannot pass for one on the official set.
 
     python -m bench.full_notebooks --data-dir ../shared/data week1_regression/04_multiclass_classification.ipynb
     python -m bench.full_notebooks --data-dir ~/datasets/cifar10-dev --set QUICK=False \\
@@ -48,7 +48,8 @@ from bench.common import cpu_flags_line, header, machine
 from shared import config, data
 
 # A printed line mentioning one of these is part of the record (the architecture lessons print all four).
-REPORTED = ("accuracy", "images/s", "flop", "parameters", "mse", "psnr", "fréchet", "coverage")
+REPORTED = ("accuracy", "images/s", "flop", "parameters", "mse", "psnr", "fréchet", "coverage", "map@", "mean iou",
+            "auc")
 # A notebook names its own headline by printing a line that starts with this (it is reported whatever it says).
 HEADLINE = "Headline:"
 # A line about test or held-out data: a lesson touches its test set once, at the end, for its final result.

@@ -629,3 +629,20 @@ def test_architectures_table_reads_a_lessons_printed_lines_and_says_what_a_run_l
     assert architectures_table.main(["--record", str(record), "--table", str(tmp_path / "t.csv")]) == 1
     assert "04_alexnet.ipynb: no clean full-mode run" in capsys.readouterr().err
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_week6_seeds_reads_the_lessons_printed_results_and_each_lesson_offers_both_seeds():
+    from bench import week6_seeds
+
+    printed = ["validation: mAP@0.5 0.856, mAP@[.5:.95] 0.575 (1000 scenes)",
+               "test (1000 scenes): mAP@0.5 0.852, mAP@[.5:.95] 0.570, mAP@0.75 0.60", "197 s of training"]
+    assert week6_seeds.figures("detector", printed) == {"val mAP@0.5": 0.856, "test mAP@0.5": 0.852,
+                                                        "training seconds": 197.0}
+    assert week6_seeds.figures("detector", ["nothing printed"]) == {}
+    printed = ["FCN                        pixel accuracy 0.968 | mean IoU: digits 0.373, all classes 0.428 | x",
+               "U-Net                      pixel accuracy 0.970 | mean IoU: digits 0.353, all classes 0.41 | x"]
+    assert week6_seeds.figures("unet", printed) == {"FCN val mean IoU, digits": 0.373,
+                                                    "U-Net val mean IoU, digits": 0.353}
+    for path in week6_seeds.LESSONS.values():  # the settings the benchmark changes exist, once each
+        notebook = nbformat.read(path, as_version=4)
+        full_notebooks.apply_overrides(notebook, {"SEED": "1", "SCENE_SEED": "10"})
