@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from bench.common import add_data_dir, apply_data_dir, command, header
+from bench.common import add_data_dir, apply_data_dir, command, cpu_flags_line, header, machine, today
 from bench.full_notebooks import REPO, run
 
 LESSONS = {
@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = [r for r in results if r["lesson"] == lesson and not r["errors"]]
         for name in PATTERNS[lesson]:
             print(f"{lesson:9s} {name:22s} {summary([r[name] for r in runs])}")
-    args.out.write_text(json.dumps({"command": command(), "runs": results}, indent=1) + "\n")
+    args.out.write_text(json.dumps({"command": command(), "date": today(), "machine": machine(),
+                                    "cpu": cpu_flags_line(), "runs": results}, indent=1) + "\n")
     print(f"\nwritten: {args.out}")
     return 1 if any(r["errors"] for r in results) else 0
 
