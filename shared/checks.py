@@ -159,7 +159,7 @@ def switched_off(targets: Sequence[str] = (), torch_functions: Iterable[str] = (
             if owner is not None and hasattr(owner, attribute):
                 found.setdefault(id(getattr(owner, attribute)), []).append((target, owner, attribute))
         packages = {target.partition(".")[0] for target in targets}
-        aliases = _module_level_names(found, packages)
+        aliases = _module_level_names(found.keys(), packages)
         for key, places in found.items():
             refusal = _refusal(places[0][0], message)
             for module, name in {(owner, attribute) for _, owner, attribute in places} | set(aliases[key]):
@@ -270,9 +270,6 @@ def module_switched_off(modules, names: Sequence[str], message: str) -> Iterator
     The second net is a profiler that watches for calls into the modules' files, checked when the block ends.
     Give several modules in one call: a profiler set by a nested block would replace this one's.
     """
-    import sys
-    import types
-
     modules = [modules] if isinstance(modules, types.ModuleType) else list(modules)
     names_of_files, calls = {module.__file__: module.__name__ for module in modules}, []
 
@@ -309,10 +306,10 @@ def _resolve(path: str):
     return None
 
 
-def _module_level_names(functions: dict[int, object], packages: set[str]) -> dict[int, list[tuple]]:
-    """Return, for each function id in ``functions``, every (module, name) bound to it in the notebook's
+def _module_level_names(ids: Iterable[int], packages: set[str]) -> dict[int, list[tuple]]:
+    """Return, for each object id in ``ids``, every (module, name) bound to that object in the notebook's
     namespace (``__main__`` in a jupyter kernel) or in a module of ``packages``."""
-    names = {key: [] for key in functions}
+    names = {key: [] for key in ids}
     for module_name, module in list(sys.modules.items()):
         if module_name == "__main__" or module_name.partition(".")[0] in packages:
             for name, value in list(getattr(module, "__dict__", {}).items()):
