@@ -72,6 +72,7 @@ class NotebookRun:
     seconds: float
     accuracy_lines: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    printed: list[str] = field(default_factory=list)  # every line the notebook printed, reported or not
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -122,6 +123,7 @@ def run(path: Path, timeout: int, overrides: dict[str, str] | None = None, keep:
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
+                result.printed += output["text"].splitlines()
                 result.accuracy_lines += [line for line in output["text"].splitlines()
                                           if any(word in line.lower() for word in REPORTED)
                                           or line.strip().startswith(HEADLINE)]

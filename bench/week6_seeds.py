@@ -21,10 +21,7 @@ import json
 import re
 import statistics
 import sys
-import tempfile
 from pathlib import Path
-
-import nbformat
 
 from bench.common import add_data_dir, apply_data_dir, command, cpu_flags_line, header, machine, today
 from bench.full_notebooks import REPO, run
@@ -58,16 +55,6 @@ def figures(lesson: str, lines: list[str]) -> dict[str, float]:
     return found
 
 
-def printed_lines(path: Path, overrides: dict[str, str], timeout: int) -> tuple[list[str], float, list[str]]:
-    """Run a lesson in full mode; return every line it printed, its wall time and its errors."""
-    with tempfile.TemporaryDirectory() as folder:
-        result = run(path, timeout, overrides, keep=Path(folder))
-        executed = nbformat.read(Path(folder) / path.name, as_version=4)
-    lines = [line for cell in executed.cells for output in cell.get("outputs", [])
-             if output.get("output_type") == "stream" for line in output["text"].splitlines()]
-    return lines, result.seconds, result.errors
-
-
 def summary(values: list[float]) -> str:
     """Return 'mean (min-max, n runs)' for a list of figures."""
     if not values:
@@ -96,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         for scene_seed in args.scene_seeds:
             for seed in args.seeds:
                 overrides = {"SEED": str(seed), "SCENE_SEED": str(scene_seed)}
-                lines, seconds, errors = printed_lines(LESSONS[lesson], overrides, args.timeout)
-                found = figures(lesson, lines)
+                result = run(LESSONS[lesson], args.timeout, overrides)
+                seconds, found = result.seconds, figures(lesson, result.printed)
                 missing = sorted(set(PATTERNS[lesson]) - set(found))
-                errors = errors + [f"printed no line for {name}" for name in missing]
+                errors = result.errors + [f"printed no line for {name}" for name in missing]
                 results.append({"lesson": lesson, "seed": seed, "scene_seed": scene_seed,
                                 "seconds": round(seconds), **found, "errors": errors})
                 shown = ", ".join(f"{name} {value:g}" for name, value in found.items())
