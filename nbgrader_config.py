@@ -2,7 +2,8 @@
 # commands (`nbgrader generate_assignment week1_regression`, the formgrader) from the repository root, or
 # from any folder with `--config PATH/nbgrader_config.py`. Each week folder is one assignment and its
 # notebooks are the source versions, so nothing in the course moves; everything nbgrader writes goes
-# under grading/, which git ignores.
+# under grading/, which git ignores. nbgrader's source folder is grading/source/, one link per week
+# (mentor_tools/source_folder.py says why).
 import os
 import sys
 
@@ -19,9 +20,19 @@ os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.g
 if COURSE not in sys.path:
     sys.path.insert(0, COURSE)
 
+from mentor_tools.source_folder import SOURCE_FOLDER, SourceFolderError, refresh_source_folder  # noqa: E402
+
+# The formgrader lists every folder of the source directory as an assignment: grading/source/ holds links to
+# the weeks only, refreshed each time nbgrader reads this file (every command, every formgrader page).
+try:
+    refresh_source_folder(COURSE)
+except SourceFolderError as err:
+    # nbgrader drops this whole file when it raises: warn, and keep the other assignments and settings working.
+    print(f"warning (nbgrader_config.py): {err}", file=sys.stderr)
+
 c.CourseDirectory.root = COURSE
 c.CourseDirectory.course_id = "deep-into-cnns"
-c.CourseDirectory.source_directory = "."
+c.CourseDirectory.source_directory = SOURCE_FOLDER
 c.CourseDirectory.release_directory = "grading/release"
 c.CourseDirectory.submitted_directory = "grading/submitted"
 c.CourseDirectory.autograded_directory = "grading/autograded"

@@ -8,8 +8,9 @@ Run from the repository root (see MENTORS.md):
     python -m mentor_tools.grading check NOTEBOOK                  # a mentee's self-check: visible checks only
     python -m mentor_tools.grading formgrader                      # nbgrader's formgrader, for written answers
 
-Each week folder is one nbgrader assignment (see nbgrader_config.py); everything nbgrader writes goes
-under grading/. Mentors may use nbgrader's own commands and its formgrader on the same folders.
+Each week folder is one nbgrader assignment, linked into nbgrader's source folder grading/source/ (see
+mentor_tools/source_folder.py); everything nbgrader writes goes under grading/. Mentors may use
+nbgrader's own commands and its formgrader on the same folders.
 
 This is mentor tooling: notebooks and the ``shared`` package never import it.
 """
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mentor_tools.integrity import flagged_tests
+from mentor_tools.source_folder import SourceFolderError, assignments, refresh_source_folder
 
 REPO = Path(__file__).resolve().parents[1]
 GRADING = "grading"
@@ -59,12 +61,6 @@ class NotebookResult:
 # The course as nbgrader sees it
 
 
-def assignments(course: Path = REPO) -> list[str]:
-    """Return the assignment names: the week and hackathon folders that hold notebooks."""
-    return sorted(p.name for p in course.iterdir()
-                  if p.is_dir() and (p.name.startswith("week") or p.name == "hackathons") and any(p.glob("*.ipynb")))
-
-
 def source_notebooks(week: str, course: Path = REPO) -> list[str]:
     """Return the names (without .ipynb) of a week's source notebooks."""
     folder = course / week
@@ -72,6 +68,15 @@ def source_notebooks(week: str, course: Path = REPO) -> list[str]:
         raise GradingError(f"There is no assignment {week!r} in {course}. "
                            f"Assignments: {', '.join(assignments(course))}.")
     return sorted(p.stem for p in folder.glob("*.ipynb"))
+
+
+def link_sources(course: Path = REPO) -> Path:
+    """Bring grading/source/ (nbgrader's source folder: a link per week) in step with the course; return it."""
+    try:
+        return refresh_source_folder(course)
+    except SourceFolderError as err:
+        # nbgrader_config.py only warns about this; a mentor's command stops before nbgrader uses the wrong source.
+        raise GradingError(str(err)) from err
 
 
 def _nbgrader(arguments: list[str], course: Path) -> subprocess.CompletedProcess:
@@ -86,6 +91,7 @@ def _nbgrader(arguments: list[str], course: Path) -> subprocess.CompletedProcess
 def release(weeks: Iterable[str], course: Path = REPO) -> list[Path]:
     """Write the student version of each week to grading/release/WEEK/ and return those folders."""
     folders = []
+    link_sources(course)
     for week in weeks:
         source_notebooks(week, course)  # a clear error for an unknown week
         _nbgrader(["generate_assignment", week, "--force"], course)
@@ -153,6 +159,7 @@ def autograde(week: str, course: Path = REPO, jobs: int = 2, notebook_timeout: f
     """
     course = Path(course).resolve()
     notebooks = [n for n in source_notebooks(week, course) if _has_graded_cells(course / week / f"{n}.ipynb")]
+    link_sources(course)  # nbgrader copies the week's other files from its source folder
     if not (course / GRADING / "release" / week).is_dir():
         release([week], course)  # the gradebook learns the assignment's cells from this step
     submitted = course / GRADING / "submitted"

@@ -493,6 +493,10 @@ def test_the_formgrader_serves_the_course_from_another_folder(tmp_path):
     elsewhere.mkdir()
     shutil.copy(REPO / "nbgrader_config.py", root)
     shutil.copytree(REPO / "tests" / "fixtures" / "demo_week", root / DEMO)
+    # Folders with notebooks that are not assignments, as in the repository: the formgrader must not list them.
+    for folder in ("bench", "tests", "shared", "hackathons/tabular_contest"):
+        (root / folder).mkdir(parents=True)
+        nbformat.write(nbformat.v4.new_notebook(), root / folder / "01_other.ipynb")
     grading.release([DEMO], root)
     port, token = _free_port(), "formgrader-test"
     command = [sys.executable, "-m", "mentor_tools.grading", "--course", str(root), "formgrader", "--no-browser",
@@ -509,7 +513,7 @@ def test_the_formgrader_serves_the_course_from_another_folder(tmp_path):
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(1)
         assert answer is not None, f"the formgrader did not answer: {server.poll()}"
-        assert DEMO in [a["name"] for a in answer], answer
+        assert [a["name"] for a in answer] == [DEMO], answer
     finally:
         server.terminate()
         server.wait(timeout=30)
