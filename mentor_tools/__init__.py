@@ -1,4 +1,5 @@
-"""Tooling for mentors, not lesson material: grading a cohort with nbgrader (see MENTORS.md).
+"""Tooling for mentors, not lesson material: grading a cohort with nbgrader, running the contests (see MENTORS.md).
 
-Notebooks never import this package; the mentees' package is ``shared``.
+Notebooks never import this package; the mentees' packages are ``shared`` and ``contest`` (the hackathons' metrics,
+submission rule and tabular kit).
 """

@@ -1,11 +1,17 @@
-"""Mentor tooling for the hackathons (not lesson material): a local, Kaggle-style contest and leaderboard.
+"""What mentors run for a local, Kaggle-style contest: preparing it, scoring the board, rendering it.
 
 A contest is a folder. ``prepare-*`` splits a full dataset into what mentees receive (``public/``) and an
 answer key that stays with the mentor (``answers/``); teams hand in CSV files under ``submissions/<team>/``;
 ``score`` validates every new file, scores it on the public and the private part of the test set and
-writes ``leaderboard/``. Rule: each team's best public submission is its final one; the final ranking
-(``--final``) orders teams by that submission's private score. Before it, private scores only appear in
-the mentor-only ``leaderboard/scores.csv``. Run ``python -m mentor_tools.leaderboard --help``.
+writes ``leaderboard/``. Rules, as on Kaggle: a team may have ``daily_cap`` files scored per calendar day
+(contest.json, 5 unless the mentor chose otherwise; a file's day is that of its modification time), later
+ones are refused; a team chooses up to two final submissions by naming them in a ``FINAL`` file in its
+folder, one per line, and the final ranking (``--final``) takes the better private score of the two; a team
+without a usable FINAL is ranked by its best public submission. Before the reveal, private scores only
+appear in the mentor-only ``leaderboard/scores.csv``. Run ``python -m mentor_tools.leaderboard --help``.
+
+The metrics and the submission rule are the lessons' own (``contest.metric``, ``contest.submission``);
+lessons do not import this module, they show its command line.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import shutil
 import sys
 from datetime import datetime
@@ -22,27 +27,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CLIP = 1e-15  # as Kaggle scored Otto: no prediction is certain, so one wrong 0 costs ln(1e15), not infinity
-SUM_TOLERANCE = 0.01  # catches scores that are not probabilities; rows rounded to 3 decimals still pass
+from contest import metric
+from contest.metric import METRICS
+from contest.submission import ContestError, SubmissionError, check_submission, contest_settings, few, natural_order
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 SPLIT_NAMES = {"train", "valid", "test"}  # the bird set's layout, merged before splitting
-METRICS = {"tabular": ("log_loss",), "images": ("accuracy", "macro_f1")}
-
-
-class SubmissionError(ValueError):
-    """A submission cannot be scored; the message says what is wrong and what to fix."""
-
-
-class ContestError(ValueError):
-    """A contest cannot be prepared or scored as asked (bad source, missing folder, would overwrite)."""
+DAILY_CAP = 5  # submissions a team may have scored per calendar day, unless contest.json says otherwise
+FINAL_FILE = "FINAL"  # in a team's folder: the names of its (at most) two final submissions, one per line
+MAX_FINAL_PICKS = 2
 
 
 # ---------------------------------------------------------------- preparing a contest
-
-def _natural(names) -> list[str]:
-    # Class_10 after Class_9, not after Class_1
-    return sorted(names, key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(s))])
-
 
 def _stratified_mask(labels: np.ndarray, fraction: float, rng: np.random.Generator, keep_one: bool) -> np.ndarray:
     """Return a boolean mask choosing ``fraction`` of the rows, class by class (largest remainders)."""
@@ -109,9 +105,10 @@ def _write_contest(contest: Path, kind: str, classes, key: pd.DataFrame, extra: 
     return contest
 
 
-def prepare_tabular_contest(source_csv, contest_dir, *, test_fraction: float = 0.25,
-                            public_fraction: float = 0.5, seed: int = 0, force: bool = False) -> Path:
+def prepare_tabular_contest(source_csv, contest_dir, *, test_fraction: float = 0.25, public_fraction: float = 0.5,
+                            seed: int = 0, force: bool = False, cap: int = DAILY_CAP) -> Path:
     """Split an Otto-style CSV (id, features, target) into a contest; return the contest folder."""
+    daily_cap({"daily_cap": cap})  # refuse a bad cap before anything is written
     source = Path(source_csv)
     if not source.is_file():
         raise ContestError(f"source CSV not found: {source}")
@@ -124,7 +121,7 @@ def prepare_tabular_contest(source_csv, contest_dir, *, test_fraction: float = 0
         raise ContestError(f"{source} needs an 'id' and a 'target' column with at least two classes and no "
                            f"empty targets (missing columns: {', '.join(missing) or 'none'})")
     labels = table["target"].astype(str).to_numpy()
-    classes = _natural(set(labels))
+    classes = natural_order(set(labels))
     test, public = _split(labels, test_fraction, public_fraction, seed)
     contest = _start_contest(contest_dir, source, force)
     # New ids, in random order: the Otto file is sorted by class, so its own ids would give the class away.
@@ -138,12 +135,14 @@ def prepare_tabular_contest(source_csv, contest_dir, *, test_fraction: float = 0
     sample.to_csv(contest / "public" / "sample_submission.csv", index=False)
     return _write_contest(contest, "tabular", classes, test_rows[["id", "target", "usage", "source_id"]],
                           {"seed": seed, "test_fraction": test_fraction, "public_fraction": public_fraction,
-                           "source": str(source.resolve()), "ids": "renumbered 1..N in random order"})
+                           "daily_cap": cap, "source": str(source.resolve()),
+                           "ids": "renumbered 1..N in random order"})
 
 
-def prepare_image_contest(source_dir, contest_dir, *, test_fraction: float = 0.25,
-                          public_fraction: float = 0.5, seed: int = 0, force: bool = False) -> Path:
+def prepare_image_contest(source_dir, contest_dir, *, test_fraction: float = 0.25, public_fraction: float = 0.5,
+                          seed: int = 0, force: bool = False, cap: int = DAILY_CAP) -> Path:
     """Split an ImageFolder tree (<class>/ or train|valid|test/<class>/) into a contest; return its folder."""
+    daily_cap({"daily_cap": cap})  # refuse a bad cap before anything is written
     source = Path(source_dir)
     if not source.is_dir():
         raise ContestError(f"source folder not found: {source}")
@@ -173,137 +172,11 @@ def prepare_image_contest(source_dir, contest_dir, *, test_fraction: float = 0.2
             shutil.copy2(path, target)
     key = pd.DataFrame(rows, columns=["id", "label", "usage", "source"]).sort_values("id")
     counts = pd.Series(labels[~test]).value_counts()
-    common = _natural(counts[counts == counts.max()].index)[0]
+    common = natural_order(counts[counts == counts.max()].index)[0]
     pd.DataFrame({"id": key["id"], "label": common}).to_csv(contest / "public" / "sample_submission.csv", index=False)
-    return _write_contest(contest, "images", _natural(set(labels)), key,
+    return _write_contest(contest, "images", natural_order(set(labels)), key,
                           {"seed": seed, "test_fraction": test_fraction, "public_fraction": public_fraction,
-                           "source": str(source.resolve())})
-
-
-# ---------------------------------------------------------------- checking a submission
-
-def _settings(contest_dir) -> dict:
-    """Return contest.json, or for a mentee's copy of public/ alone, what the sample submission tells."""
-    folder = Path(contest_dir)
-    if (folder / "contest.json").is_file():
-        return json.loads((folder / "contest.json").read_text(encoding="utf-8"))
-    sample = folder / "sample_submission.csv"
-    if not sample.is_file():
-        raise ContestError(f"no contest at {folder}: neither contest.json nor sample_submission.csv is there")
-    columns = list(pd.read_csv(sample, nrows=0).columns)
-    if columns == ["id", "label"]:
-        classes = _natural(p.name for p in (folder / "train").iterdir() if p.is_dir())
-        return {"kind": "images", "classes": classes, "id_column": "id"}
-    return {"kind": "tabular", "classes": columns[1:], "id_column": "id"}
-
-
-def _few(values, n: int = 5) -> str:
-    values = list(values)
-    shown = ", ".join(str(v) for v in values[:n]) + (", ..." if len(values) > n else "")
-    return f"{shown} ({len(values)} in all)"
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Return the CSV as strings (empty cells as NaN), or say why it is not a CSV file."""
-    if not path.is_file():
-        raise SubmissionError(f"{path}: no such file")
-    data = path.read_bytes()
-    if not data.strip():
-        raise SubmissionError("the file is empty: write a header line (as in sample_submission.csv), then one "
-                              "row per test id, e.g. with df.to_csv(path, index=False)")
-    if data[:4] == b"PK\x03\x04" or data[:4] == b"\xd0\xcf\x11\xe0":  # zip (.xlsx) or old .xls containers
-        raise SubmissionError("this is an Excel workbook (or another zip file), not a CSV: save it as CSV "
-                              "(Excel: File > Save As > CSV; pandas: df.to_csv(path, index=False))")
-    try:
-        if b"\x00" in data:
-            raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
-        return pd.read_csv(path, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
-    except UnicodeDecodeError:
-        raise SubmissionError("this is not a text CSV file (binary content): write the predictions with "
-                              "df.to_csv(path, index=False)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no columns"
-        raise SubmissionError(f"not a well-formed CSV file ({first}): every line needs the same columns as "
-                              "sample_submission.csv") from None
-
-
-def check_submission(submission, contest_dir) -> pd.DataFrame:
-    """Return the submission (a path or a DataFrame) checked and in the sample's id order, or raise SubmissionError."""
-    info = _settings(contest_dir)
-    folder = Path(contest_dir) / "public" if (Path(contest_dir) / "public").is_dir() else Path(contest_dir)
-    sample = pd.read_csv(folder / "sample_submission.csv", dtype=str)
-    if isinstance(submission, pd.DataFrame):
-        frame = submission.reset_index(drop=True)
-        frame = frame.astype(str).mask(frame.isna())  # the same strings a CSV file gives
-    else:
-        frame = _read_csv(Path(submission))
-    frame.columns = [str(c).strip() for c in frame.columns]
-    expected = list(sample.columns)
-    missing = [c for c in expected if c not in frame.columns]
-    unexpected = [c for c in frame.columns if c not in expected]
-    if missing or unexpected:
-        hint = " (the index was saved: use to_csv(path, index=False))" if any(
-            c.startswith("Unnamed") for c in unexpected) else ""
-        raise SubmissionError(f"wrong columns: missing {', '.join(missing) or 'none'}; unexpected "
-                              f"{', '.join(unexpected) or 'none'}{hint}. Expected: {','.join(expected)}")
-    frame = frame[expected].copy()
-    ids = frame["id"].str.strip()
-    if sample["id"].str.isdigit().all():  # 12.0 is id 12: a column that went through floats
-        ids = ids.str.replace(r"^(\d+)\.0*$", r"\1", regex=True)
-    frame["id"] = ids
-    known = set(sample["id"])
-    problems = []
-    if ids.isna().any():
-        problems.append(f"{ids.isna().sum()} row(s) have no id: every row needs one")
-    duplicated = ids[ids.duplicated() & ids.notna()].unique()
-    if len(duplicated):
-        problems.append(f"duplicate ids {_few(duplicated)}: keep one row per id")
-    unknown = [i for i in ids.dropna().unique() if i not in known]
-    if unknown:
-        problems.append(f"unknown ids {_few(unknown)}: these are not in the test set")
-    given = set(ids)
-    absent = [i for i in sample["id"] if i not in given]
-    if absent:
-        problems.append(f"{len(absent)} test id(s) missing, e.g. {_few(absent)}: predict every test id")
-    if problems:
-        raise SubmissionError("; ".join(problems))
-    if info["kind"] == "images":
-        labels = frame["label"].str.strip()
-        if labels.isna().any():
-            raise SubmissionError(f"no label for ids {_few(ids[labels.isna()])}: give every image a species")
-        bad = labels[~labels.isin(info["classes"])]
-        if len(bad):
-            upper = " (labels are case-sensitive)" if bad.str.upper().isin(info["classes"]).any() else ""
-            raise SubmissionError(f"unknown labels {_few(bad.unique())}{upper} at ids {_few(ids[bad.index])}: "
-                                  f"use the class folder names, e.g. {info['classes'][0]!r}")
-        return frame.assign(label=labels).set_index("id").loc[sample["id"]].reset_index()
-    classes = expected[1:]
-    values = frame[classes].apply(pd.to_numeric, errors="coerce")
-    for column in classes:
-        wrong = frame[column].notna() & values[column].isna()
-        if wrong.any():
-            example = frame.loc[wrong, column].iloc[0]
-            problems.append(f"column {column} has values that are not numbers (e.g. {example!r}) at ids "
-                            f"{_few(ids[wrong])}")
-    if problems:
-        raise SubmissionError("; ".join(problems))
-    blank = pd.Series(~np.isfinite(values.to_numpy(float)).all(axis=1), index=values.index)
-    if blank.any():
-        columns = [c for c in classes if not np.isfinite(values[c]).all()]
-        raise SubmissionError(f"missing or infinite values (NaN, inf) in {', '.join(columns)} at ids "
-                              f"{_few(ids[blank])}: every cell needs a probability")
-    negative = (values < 0).any(axis=1)
-    if negative.any():
-        raise SubmissionError(f"negative probabilities at ids {_few(ids[negative])}: probabilities are 0..1 "
-                              "(apply a softmax to the scores)")
-    sums = values.sum(axis=1)
-    off = (sums - 1).abs() > SUM_TOLERANCE
-    if off.any():
-        first = ", ".join(f"{i} (sum {s:.3g})" for i, s in zip(ids[off][:5], sums[off][:5], strict=True))
-        raise SubmissionError(f"{off.sum()} row(s) do not sum to 1 (within {SUM_TOLERANCE}), e.g. ids {first}: "
-                              "divide each row by its sum, or apply a softmax")
-    frame[classes] = values
-    return frame.set_index("id").loc[sample["id"]].reset_index()
+                           "daily_cap": cap, "source": str(source.resolve())})
 
 
 # ---------------------------------------------------------------- scoring and the leaderboard
@@ -319,26 +192,19 @@ def _answer_key(contest: Path) -> pd.DataFrame:
 
 def _metrics(info: dict, part: pd.DataFrame) -> dict:
     """Return the contest's metrics for the rows of one part of the test set (NaN when it is empty)."""
-    # sklearn takes a second to import: only when scoring
-    from sklearn.metrics import accuracy_score, f1_score, log_loss
-
     if part.empty:
         return {m: float("nan") for m in METRICS[info["kind"]]}
     if info["kind"] == "tabular":
-        p = np.clip(part[info["classes"]].to_numpy(float), CLIP, 1 - CLIP)
-        p /= p.sum(axis=1, keepdims=True)
-        # labels=: a part of the test set may lack a class, which log_loss must still know is a column
-        return {"log_loss": float(log_loss(part["truth"], p, labels=info["classes"]))}
-    # Macro F1 averages over the species present in the truth or the predictions of this part.
-    return {"accuracy": float(accuracy_score(part["truth"], part["label"])),
-            "macro_f1": float(f1_score(part["truth"], part["label"], average="macro", zero_division=0))}
+        return {"log_loss": metric.log_loss(part["truth"], part[info["classes"]].to_numpy(float), info["classes"])}
+    return {"accuracy": metric.accuracy(part["truth"], part["label"]),
+            "macro_f1": metric.macro_f1(part["truth"], part["label"])}
 
 
 def score_submission(submission, contest_dir) -> dict:
     """Return {"public": {metric: value}, "private": {...}} for a submission; needs the answer key."""
     contest = Path(contest_dir)
     key = _answer_key(contest)
-    info = _settings(contest)
+    info = contest_settings(contest)
     merged = key.merge(check_submission(submission, contest), on="id", how="left")
     return {usage.lower(): _metrics(info, merged[merged["usage"] == usage]) for usage in ("Public", "Private")}
 
@@ -376,72 +242,180 @@ def _plot_history(ok: pd.DataFrame, info: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def daily_cap(info: dict) -> int:
+    """Return the contest's daily cap: how many submissions a team may have scored per calendar day."""
+    cap = info.get("daily_cap", DAILY_CAP)
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+        raise ContestError(f"the daily cap must be a whole number of at least 1, not {cap!r} (contest.json's "
+                           f"daily_cap, or --daily-cap; the default is {DAILY_CAP} a day)")
+    return cap
+
+
+def _day(submitted: str) -> str:
+    """Return the calendar day (YYYY-MM-DD) of a submission time as scores.csv writes it."""
+    return str(submitted)[:10]
+
+
+def _final_choice(team_dir: Path, team_ok: pd.DataFrame, current: dict[str, str]) -> tuple[list[str], str]:
+    """Return the files a team's FINAL names and its text for the board, or ([], the rule) without a valid FINAL.
+
+    ``team_ok``: the team's scored rows; ``current``: file name to the hash of the file now in its folder.
+    Raise SubmissionError, saying why, when the FINAL cannot be used; the default rule then applies.
+    """
+    path = team_dir / FINAL_FILE
+    if not path.is_file():
+        return [], "best public (no FINAL file)"
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (UnicodeDecodeError, OSError) as exc:
+        raise SubmissionError(f"FINAL could not be read ({exc}): write one submission file name per line") from None
+    picks = list(dict.fromkeys(line.strip() for line in lines if line.strip()))  # in order, each name once
+    if not picks:
+        raise SubmissionError("FINAL is empty: list one or two submission file names, one per line")
+    if len(picks) > MAX_FINAL_PICKS:
+        raise SubmissionError(f"FINAL names {len(picks)} files ({few(picks)}): a team chooses at most "
+                              f"{MAX_FINAL_PICKS}; keep two lines")
+    missing = [name for name in picks if name not in current]
+    if missing:
+        raise SubmissionError(f"FINAL names {', '.join(missing)}, not in the team's folder (its files: "
+                              f"{few(sorted(current)) if current else 'none'}); names are case-sensitive")
+    scored = {(name, digest) for name, digest in zip(team_ok["file"], team_ok["sha256"], strict=True)}
+    unscored = [name for name in picks if (name, current[name]) not in scored]
+    if unscored:
+        raise SubmissionError(f"FINAL names {', '.join(unscored)}, which could not be scored (see its own line "
+                              "among the problems): pick files that have a score")
+    return picks, "FINAL: " + ", ".join(picks)
+
+
+def _stacked(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Return the rows of both tables (same columns), the first's first."""
+    parts = [frame for frame in (first, second) if len(frame)]  # pandas warns about concatenating empty tables
+    return pd.concat(parts, ignore_index=True) if parts else first
+
+
+def _better_first(rows: pd.DataFrame, column: str, higher: bool) -> pd.DataFrame:
+    """Return the rows ordered best first by column, the earliest submission first among equals."""
+    return rows.sort_values([column, "submitted"], ascending=[not higher, True])
+
+
 def update_leaderboard(contest_dir, *, final: bool = False) -> pd.DataFrame:
-    """Score new submission files, keep earlier rows, write leaderboard/; return the leaderboard table."""
+    """Score new submission files, keep earlier rows, write leaderboard/; return the leaderboard table.
+
+    A file over its team's daily cap is refused, not scored; refusals are decided afresh on every run. Each
+    team's FINAL file chooses its final submissions; a FINAL with a problem is reported and the default rule
+    (the best public submission) applies. Neither ever stops the other teams being scored.
+    """
     contest = Path(contest_dir)
     if not (contest / "contest.json").is_file():
         raise ContestError(f"no contest at {contest}: contest.json not found (make one with prepare-tabular "
                            "or prepare-images)")
-    info = _settings(contest)
+    info = contest_settings(contest)
+    cap = daily_cap(info)
     _answer_key(contest)  # a missing key is the mentor's problem: stop before blaming every file for it
-    metric, higher = info["ranking_metric"], info["higher_is_better"]
+    ranking, higher = info["ranking_metric"], info["higher_is_better"]
     out = contest / "leaderboard"
     out.mkdir(exist_ok=True)
     scores_path = out / "scores.csv"
-    old = pd.read_csv(scores_path, dtype={"team": str, "file": str, "sha256": str, "error": str},
-                      keep_default_na=False, na_values=[""]) if scores_path.is_file() else None
-    seen = set() if old is None else set(zip(old["team"], old["file"], old["sha256"], strict=True))
-    rows = []
-    files = sorted(p for p in (contest / "submissions").glob("*/*") if p.is_file() and not p.name.startswith("."))
-    for path in files:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if (path.parent.name, path.name, digest) in seen:
-            continue  # scored already; an edited file has a new hash, so it counts as a new submission
-        row = {"team": path.parent.name, "file": path.name, "sha256": digest,
-               "submitted": datetime.fromtimestamp(path.stat().st_mtime).isoformat(timespec="seconds"),
-               "scored_at": datetime.now().isoformat(timespec="seconds"), "status": "ok", "error": ""}
-        try:
-            for usage, values in score_submission(path, contest).items():
-                row.update({f"{usage}_{m}": v for m, v in values.items()})
-        except ContestError:
-            raise
-        except Exception as exc:  # one bad file must never stop the others from being scored
-            message = str(exc) if isinstance(exc, SubmissionError) else f"could not be read ({exc})"
-            row.update(status="error", error=message)
-        rows.append(row)
     columns = ["team", "file", "sha256", "submitted", "scored_at", "status", "error",
                *(f"{u}_{m}" for u in ("public", "private") for m in METRICS[info["kind"]])]
-    scores = pd.DataFrame(rows, columns=columns)
-    if old is not None:
-        scores = pd.concat([old.reindex(columns=columns), scores], ignore_index=True) if rows else old
+    old = pd.DataFrame(columns=columns)
+    if scores_path.is_file():
+        old = pd.read_csv(scores_path, dtype={"team": str, "file": str, "sha256": str, "error": str},
+                          keep_default_na=False, na_values=[""])
+        # A refused file is looked at again: saved anew on a day with quota left, it is scored then.
+        old = old[old["status"] != "refused"]
+    seen = set(zip(old["team"], old["file"], old["sha256"], strict=True))
+    used = old[old["status"] == "ok"].assign(day=lambda f: f["submitted"].map(_day)).groupby(["team", "day"]).size()
+    used = {key: int(n) for key, n in used.items()}
+
+    files = sorted(p for p in (contest / "submissions").glob("*/*")
+                   if p.is_file() and not p.name.startswith(".") and p.name != FINAL_FILE)
+    current: dict[str, dict[str, str]] = {}
+    waiting = []
+    for path in files:
+        team, digest = path.parent.name, hashlib.sha256(path.read_bytes()).hexdigest()
+        current.setdefault(team, {})[path.name] = digest
+        if (team, path.name, digest) not in seen:  # an edited file has a new hash: a new submission
+            submitted = datetime.fromtimestamp(path.stat().st_mtime).isoformat(timespec="seconds")
+            waiting.append((submitted, team, path, digest))
+    rows = []
+    for submitted, team, path, digest in sorted(waiting):  # in the order handed in: the cap keeps the first ones
+        row = {"team": team, "file": path.name, "sha256": digest, "submitted": submitted,
+               "scored_at": datetime.now().isoformat(timespec="seconds"), "status": "ok", "error": ""}
+        day = _day(submitted)
+        if used.get((team, day), 0) >= cap:
+            row.update(status="refused", error=f"over the daily cap: {team} already has {cap} scored submissions "
+                       f"on {day} (the day of the file's modification time), so this file was not scored; save "
+                       "it again on a day with quota left and it will be")
+        else:
+            try:
+                for usage, values in score_submission(path, contest).items():
+                    row.update({f"{usage}_{m}": v for m, v in values.items()})
+                used[(team, day)] = used.get((team, day), 0) + 1
+            except ContestError:
+                raise
+            except Exception as exc:  # one bad file must never stop the others from being scored
+                message = str(exc) if isinstance(exc, SubmissionError) else f"could not be read ({exc})"
+                row.update(status="error", error=message)
+        rows.append(row)
+    scores = _stacked(old.reindex(columns=columns), pd.DataFrame(rows, columns=columns))
     scores.to_csv(scores_path, index=False)
 
     ok = scores[scores["status"] == "ok"]
-    # Each team's best public submission (the earliest among equals) is its final one.
-    best = ok.sort_values([f"public_{metric}", "submitted"], ascending=[not higher, True]).groupby("team").head(1)
-    rank_by = f"{'private' if final else 'public'}_{metric}"
-    board = best.sort_values([rank_by, "submitted"], ascending=[not higher, True])
-    board = board.assign(rank=board[rank_by].rank(method="min", ascending=not higher).astype(int),
-                         submissions=board["team"].map(scores.groupby("team").size()))
+    problems = scores.loc[scores["status"] != "ok", ["team", "file", "submitted", "error"]]
+    public_column, private_column = f"public_{ranking}", f"private_{ranking}"
+    today = datetime.now().date().isoformat()
+    entries, unusable = [], []
+    for team, team_ok in ok.groupby("team"):
+        try:
+            picks, rule = _final_choice(contest / "submissions" / team, team_ok, current.get(team, {}))
+        except SubmissionError as exc:  # the team is still ranked, by the default rule
+            picks, rule = [], "best public (FINAL ignored: see the problems)"
+            stamp = datetime.fromtimestamp((contest / "submissions" / team / FINAL_FILE).stat().st_mtime)
+            unusable.append({"team": team, "file": FINAL_FILE, "submitted": stamp.isoformat(timespec="seconds"),
+                             "error": str(exc)})
+        if final and picks:
+            now_in_folder = [f in picks and d == current[team][f]
+                             for f, d in zip(team_ok["file"], team_ok["sha256"], strict=True)]
+            chosen = team_ok[now_in_folder]
+            entry = _better_first(chosen, private_column, higher).iloc[0]
+        else:
+            entry = _better_first(team_ok, public_column, higher).iloc[0]
+        entries.append({**entry.to_dict(), "final_rule": rule, "submissions": int((scores["team"] == team).sum()),
+                        "left_today": max(0, cap - used.get((team, today), 0))})
+    problems = _stacked(problems, pd.DataFrame(unusable, columns=problems.columns))
+    board = pd.DataFrame(entries, columns=[*columns, "final_rule", "submissions", "left_today"])
+    rank_by = private_column if final else public_column
+    board = _better_first(board, rank_by, higher)
+    board = board.assign(rank=board[rank_by].rank(method="min", ascending=not higher).astype(int))
     shown = [f"{u}_{m}" for u in (("public", "private") if final else ("public",)) for m in METRICS[info["kind"]]]
-    board = board[["rank", "team", *shown, "submissions", "submitted", "file"]].reset_index(drop=True)
+    quota = [] if final else ["left_today"]
+    board = board[["rank", "team", *shown, "submissions", *quota, "final_rule", "submitted", "file"]]
+    board = board.reset_index(drop=True)
     board.to_csv(out / "leaderboard.csv", index=False)
 
-    errors = scores.loc[scores["status"] == "error", ["team", "file", "submitted", "error"]]
     title = f"Leaderboard: {contest.name}" + (" (final)" if final else "")
-    rule = (f"Ranked by {'private' if final else 'public'} {metric.replace('_', ' ')} "
-            f"({'higher' if higher else 'lower'} is better). Each team's best public submission is its final "
-            "one; " + ("the private part of the test set decides." if final else
-                       "the final ranking uses the hidden private part of the test set."))
-    (out / "leaderboard.md").write_text(f"# {title}\n\n{rule}\n\n{_markdown(board)}\n## Files that could not "
-                                        f"be scored\n\n{_markdown(errors) if len(errors) else 'None.'}\n",
-                                        encoding="utf-8")
+    name = ranking.replace("_", " ")
+    order = f"Ranked by {'private' if final else 'public'} {name} ({'higher' if higher else 'lower'} is better)."
+    cap_rule = f"At most {cap} submissions per team are scored per day (by the file's modification date)"
+    if final:
+        rule = (f"{order} Each team's entry is the better, on the private part, of the one or two submissions its "
+                f"{FINAL_FILE} file names, or without a usable {FINAL_FILE} its best public submission (column "
+                f"final_rule). {cap_rule}.")
+    else:
+        rule = (f"{order} The board shows each team's best public submission. At the end the hidden private part "
+                f"of the test set decides, between the one or two files a team lists in a {FINAL_FILE} file in its "
+                f"folder (one name per line), or without one its best public submission (column final_rule). "
+                f"{cap_rule}; left_today is what remains today.")
+    (out / "leaderboard.md").write_text(f"# {title}\n\n{rule}\n\n{_markdown(board)}\n## Problems: files that could "
+                                        f"not be scored, and FINAL files that could not be used\n\n"
+                                        f"{_markdown(problems) if len(problems) else 'None.'}\n", encoding="utf-8")
     html = board.to_html(index=False, float_format="{:.5f}".format, na_rep="")
-    html_errors = errors.to_html(index=False) if len(errors) else "<p>None.</p>"
+    html_problems = problems.to_html(index=False) if len(problems) else "<p>None.</p>"
     (out / "leaderboard.html").write_text(
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head><body>\n<h1>{title}"
-        f"</h1>\n<p>{rule}</p>\n{html}\n<h2>Files that could not be scored</h2>\n{html_errors}\n</body></html>\n",
-        encoding="utf-8")
+        f"</h1>\n<p>{rule}</p>\n{html}\n<h2>Problems: files that could not be scored, and FINAL files that could "
+        f"not be used</h2>\n{html_problems}\n</body></html>\n", encoding="utf-8")
     _plot_history(ok, info, out / "history.png")
     return board
 
@@ -468,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--public-fraction", type=float, default=0.5, help="share of test scored publicly (0.5)")
         sub.add_argument("--seed", type=int, default=0, help="seed of the stratified splits (0)")
         sub.add_argument("--force", action="store_true", help="replace a contest with submissions or answers")
+        sub.add_argument("--daily-cap", type=int, default=DAILY_CAP,
+                         help=f"submissions a team may have scored per day ({DAILY_CAP})")
     check = commands.add_parser("check", help="validate one submission file (needs only the public folder)")
     check.add_argument("submission", metavar="SUBMISSION.csv")
     check.add_argument("contest", metavar="CONTEST", help="the contest folder, or the public/ folder alone")
@@ -479,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command.startswith("prepare"):
             prepare = prepare_tabular_contest if args.command == "prepare-tabular" else prepare_image_contest
             contest = prepare(args.source, args.contest, test_fraction=args.test_fraction,
-                              public_fraction=args.public_fraction, seed=args.seed, force=args.force)
+                              public_fraction=args.public_fraction, seed=args.seed, force=args.force,
+                              cap=args.daily_cap)
             key = pd.read_csv(contest / "answers" / "answer_key.csv")
             print(f"contest ready in {contest}: hand out {contest / 'public'} ({len(key)} test items, "
                   f"{(key['usage'] == 'Public').sum()} public); keep {contest / 'answers'} to yourself")

@@ -1,4 +1,5 @@
-"""The hackathons' contest tooling (mentor_tools/leaderboard.py): preparing, checking, scoring, ranking."""
+"""The contests' tooling: the submission rule (contest/submission.py) and the mentors' leaderboard
+(mentor_tools/leaderboard.py): preparing, checking, scoring, ranking, final picks and the daily cap."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import re
 import subprocess
 import sys
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from contest.submission import ContestError, SubmissionError, check_submission
 from mentor_tools import leaderboard as lb
-from mentor_tools.leaderboard import ContestError, SubmissionError, check_submission
 
 REPO = Path(__file__).resolve().parents[1]
 # A six-row contest written by hand: three classes, ids 1-3 public (no C among them), 4-6 private.
@@ -44,6 +46,20 @@ def _hand_contest(tmp_path: Path, kind: str = "tabular", key=KEY) -> Path:
         sample[["A", "B", "C"]] = 1 / 3
     sample.to_csv(contest / "public" / "sample_submission.csv", index=False)
     return contest
+
+
+def _entry(public: float, private: float) -> str:
+    """Return a submission giving the true class probability `public` on the public ids, `private` on the others."""
+    lines = []
+    for i, truth, usage in KEY:
+        p = public if usage == "Public" else private
+        lines.append(f"{i}," + ",".join(str(p if c == truth else (1 - p) / 2) for c in "ABC"))
+    return HEADER + "\n".join(lines) + "\n"
+
+
+def _noon(day: int) -> float:
+    """Return a timestamp at noon, local time, of the given day of May 2023 (a submission's date is local)."""
+    return datetime(2023, 5, day, 12).timestamp()
 
 
 def _submit(contest: Path, team: str, name: str, text: str, when: float | None = None) -> Path:
@@ -117,6 +133,11 @@ def test_nan_values(tmp_path):
 def test_negative_probabilities(tmp_path):
     message = _check_text(tmp_path, GOOD.replace("1,0.7,0.2,0.1", "1,0.9,0.2,-0.1"))
     assert "negative probabilities at ids 1" in message and "softmax" in message
+
+
+def test_percentages_are_above_one(tmp_path):
+    message = _check_text(tmp_path, GOOD.replace("1,0.7,0.2,0.1", "1,70,20,10"))
+    assert "probabilities above 1 at ids 1 (1 in all)" in message and "divide by 100" in message
 
 
 def test_rows_not_summing_to_one_name_first_five_and_count(tmp_path):
@@ -295,3 +316,97 @@ def test_cli_fails_cleanly_on_a_missing_folder(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and "no contest at" in done.stderr and str(missing) in done.stderr
     assert lb.main(["check", str(tmp_path / "x.csv"), str(missing)]) == 1
+
+
+# ---------------------------------------------------------------- final picks (FINAL) and the daily cap
+
+def test_final_picks_decide_the_private_ranking_and_the_board_says_which_rule_applied(tmp_path):
+    contest = _hand_contest(tmp_path)
+    _submit(contest, "picker", "a.csv", _entry(0.9, 0.2))  # the best public entry, poor on the private part
+    _submit(contest, "picker", "b.csv", _entry(0.5, 0.8))
+    _submit(contest, "picker", "c.csv", _entry(0.6, 0.6))
+    (contest / "submissions" / "picker" / "FINAL").write_text("b.csv\n\n c.csv \n")  # blank lines and spaces
+    _submit(contest, "plain", "d.csv", _entry(0.7, 0.7))
+    _submit(contest, "plain", "e.csv", _entry(0.4, 0.9))
+    board = lb.update_leaderboard(contest).set_index("team")
+    assert list(board.index) == ["picker", "plain"] and board.loc["picker", "file"] == "a.csv"  # public: best public
+    assert board.loc["picker", "final_rule"] == "FINAL: b.csv, c.csv"
+    assert board.loc["plain", "final_rule"] == "best public (no FINAL file)"
+    assert board.loc["picker", "submissions"] == 3  # FINAL is not a submission
+    final = lb.update_leaderboard(contest, final=True).set_index("team")
+    assert list(final.index) == ["picker", "plain"]
+    assert final.loc["picker", "file"] == "b.csv"  # the better private score of its two picks
+    assert final.loc["picker", "private_log_loss"] == pytest.approx(-math.log(0.8))
+    assert final.loc["plain", "file"] == "d.csv" and final.loc["plain", "private_log_loss"] == pytest.approx(
+        -math.log(0.7))  # no FINAL: the best public submission, as before
+    assert "FINAL: b.csv, c.csv" in (contest / "leaderboard" / "leaderboard.md").read_text()
+    (contest / "submissions" / "picker" / "FINAL").unlink()  # without its picks, its best public entry decides
+    final = lb.update_leaderboard(contest, final=True)
+    assert list(final["team"]) == ["plain", "picker"] and final.loc[1, "file"] == "a.csv"
+
+
+def test_unusable_final_files_are_reported_and_never_stop_the_others(tmp_path):
+    contest = _hand_contest(tmp_path)
+    _submit(contest, "typo", "mine.csv", _entry(0.6, 0.9))
+    (contest / "submissions" / "typo" / "FINAL").write_text("mine.csv\nMine2.csv\n")
+    for name in ("x.csv", "y.csv", "z.csv"):
+        _submit(contest, "greedy", name, _entry(0.5, 0.5))
+    (contest / "submissions" / "greedy" / "FINAL").write_text("x.csv\ny.csv\nz.csv\n")
+    _submit(contest, "broken", "good.csv", _entry(0.55, 0.5))
+    _submit(contest, "broken", "bad.csv", GOOD.replace("0.7", "x"))
+    (contest / "submissions" / "broken" / "FINAL").write_text("bad.csv\n")
+    _submit(contest, "fine", "f.csv", _entry(0.8, 0.8))
+    (contest / "submissions" / "fine" / "FINAL").write_text("f.csv\n")
+    final = lb.update_leaderboard(contest, final=True).set_index("team")
+    assert set(final.index) == {"typo", "greedy", "broken", "fine"}  # every team is still ranked
+    assert final.loc["fine", "final_rule"] == "FINAL: f.csv"
+    for team in ("typo", "greedy", "broken"):  # a FINAL that cannot be used falls back to the default rule
+        assert final.loc[team, "final_rule"] == "best public (FINAL ignored: see the problems)"
+    assert final.loc["typo", "file"] == "mine.csv" and final.loc["broken", "file"] == "good.csv"
+    report = (contest / "leaderboard" / "leaderboard.md").read_text()
+    assert "FINAL names Mine2.csv, not in the team's folder" in report and "case-sensitive" in report
+    assert "FINAL names 3 files (x.csv, y.csv, z.csv (3 in all)): a team chooses at most 2" in report
+    assert "FINAL names bad.csv, which could not be scored" in report and "not numbers" in report
+
+
+def test_the_daily_cap_refuses_later_files_and_a_file_saved_anew_is_scored(tmp_path):
+    contest = _hand_contest(tmp_path)
+    info = json.loads((contest / "contest.json").read_text())
+    (contest / "contest.json").write_text(json.dumps({**info, "daily_cap": 2}))
+    _submit(contest, "eager", "0_broken.csv", GOOD.replace("0.7", "x"), when=_noon(1))  # errors use no quota
+    for minute, name in enumerate(("1.csv", "2.csv", "3.csv", "4.csv"), 1):
+        _submit(contest, "eager", name, _entry(0.5 + minute / 20, 0.5), when=_noon(1) + 60 * minute)
+    _submit(contest, "eager", "5.csv", _entry(0.5, 0.5), when=_noon(2))  # a new day, a new quota
+    _submit(contest, "calm", "today.csv", _entry(0.6, 0.6))  # handed in now
+    board = lb.update_leaderboard(contest).set_index("team")
+    scores = pd.read_csv(contest / "leaderboard" / "scores.csv").set_index("file")
+    assert scores["status"].to_dict() == {"0_broken.csv": "error", "1.csv": "ok", "2.csv": "ok", "3.csv": "refused",
+                                          "4.csv": "refused", "5.csv": "ok", "today.csv": "ok"}
+    assert scores.loc[["3.csv", "4.csv"], "private_log_loss"].isna().all()  # refused: never scored at all
+    message = scores.loc["3.csv", "error"]
+    assert "over the daily cap: eager already has 2 scored submissions on 2023-05-01" in message
+    assert "save it again on a day with quota left" in message
+    assert board.loc["eager", "file"] == "2.csv"  # 4.csv would have scored better, but it was over the cap
+    assert board.loc["calm", "left_today"] == 1 and board.loc["eager", "left_today"] == 2
+    assert "At most 2 submissions per team are scored per day" in (contest / "leaderboard" / "leaderboard.md"
+                                                                      ).read_text()
+    four = contest / "submissions" / "eager" / "4.csv"
+    os.utime(four, (_noon(3), _noon(3)))  # handed in again on another day
+    board = lb.update_leaderboard(contest).set_index("team")
+    scores = pd.read_csv(contest / "leaderboard" / "scores.csv")
+    assert len(scores) == 7 and scores.groupby("file")["status"].agg(list)["3.csv"] == ["refused"]
+    assert scores.set_index("file").loc["4.csv", "status"] == "ok" and board.loc["eager", "file"] == "4.csv"
+
+
+def test_a_bad_daily_cap_is_refused_before_anything_is_written(tmp_path, tiny_dir):
+    source = tiny_dir / "tabular_tiny_standin.csv"
+    with pytest.raises(ContestError, match="at least 1, not 0"):
+        lb.prepare_tabular_contest(source, tmp_path / "otto", cap=0)
+    assert not (tmp_path / "otto").exists()
+    assert lb.main(["prepare-tabular", str(source), str(tmp_path / "otto"), "--daily-cap", "3"]) == 0
+    assert json.loads((tmp_path / "otto" / "contest.json").read_text())["daily_cap"] == 3
+    contest = _hand_contest(tmp_path / "hand")
+    info = json.loads((contest / "contest.json").read_text())
+    (contest / "contest.json").write_text(json.dumps({**info, "daily_cap": "five"}))
+    with pytest.raises(ContestError, match="daily_cap"):
+        lb.update_leaderboard(contest)

@@ -100,7 +100,7 @@ def test_every_third_party_import_is_declared():
 
     from packaging.utils import canonicalize_name
 
-    ours = {"shared", "mentor_tools", "inference_service", "bench", "book", "tests", "conftest"}
+    ours = {"shared", "contest", "mentor_tools", "inference_service", "bench", "book", "tests", "conftest"}
     extras = PYPROJECT["project"]["optional-dependencies"]
     declared = {canonicalize_name(Requirement(r).name) for r in
                 PYPROJECT["project"]["dependencies"] + [r for group in extras.values() for r in group]}
