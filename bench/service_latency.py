@@ -1,4 +1,4 @@
-r"""The inference service's latency and throughput over HTTP: one client, then several concurrent clients.
+r"""The inference service's latency and throughput over HTTP, with 1 and 8 clients, with and without micro-batching.
 
 The real server runs as in production (``python -m inference_service serve``: one uvicorn process, torch
 set to one thread per request) on a local port, and this process sends it CIFAR-10 test photos as PNG
@@ -8,13 +8,24 @@ requests answered per second of wall time. The clients share the machine's cores
 local load test does. The payloads come from the chosen CIFAR-10 file (``--tiny``: the data pack's small
 one, which is plenty: the latency does not depend on which photos are sent).
 
+Each setting of the server is measured in turn: micro-batching off (each request its own forward pass,
+the default) and on (``serve --batch-window-ms 2 --max-batch 16``: requests arriving within 2 ms share one
+forward pass; ``inference_service/batching.py``). One table row per setting and client count gives p50
+and p95 latency, throughput and the mean batch size the server ran (from its ``inference_batch_size``
+metric).
+
 The network is a CIFAR-10-shaped CNN of the size notebook 03 trains (three conv blocks of 32, 64 and 128
 channels with batch norm, about 94 thousand parameters), with untrained weights: the time per request
 does not depend on the weights' values. ``--bundle DIR`` measures a bundle of your own instead.
 
-    python -m bench.service_latency --data-dir ../shared/data --tiny
-    python -m bench.service_latency --data-dir ../shared/data --tiny \
+How to measure (on a quiet machine: other jobs on the cores make every figure worse; record the date,
+the load and the machine line it prints, in bench/RESULTS.md):
+
+    OMP_NUM_THREADS=1 python -m bench.service_latency --data-dir ../shared/data --tiny
+    OMP_NUM_THREADS=1 python -m bench.service_latency --data-dir ../shared/data --tiny \
         --bundle hackathons/to_production/bundles/cifar10_cnn
+    OMP_NUM_THREADS=1 python -m bench.service_latency --tiny --batching off on --clients 1 8 --requests 400 \
+        --batch-window-ms 2 --max-batch 16
 """
 
 from __future__ import annotations
@@ -102,14 +113,23 @@ def run_clients(url: str, payloads: list[bytes], requests: int, clients: int) ->
             "wall": time.perf_counter() - began}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_dir(parser)
     parser.add_argument("--bundle", type=Path, default=None, help="a bundle folder to serve (default: the bench's own)")
     parser.add_argument("--requests", type=int, default=400, help="requests per measurement (default 400)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8], help="concurrent clients (default 1 8)")
     parser.add_argument("--warmup", type=int, default=20, help="requests sent first and not counted")
-    args = parser.parse_args()
+    parser.add_argument("--batching", nargs="+", choices=["off", "on"], default=["off", "on"],
+                        help="server settings to measure, in turn (default: off on)")
+    parser.add_argument("--batch-window-ms", type=float, default=2.0,
+                        help="with batching on: how long the server waits for requests to share a pass (default 2)")
+    parser.add_argument("--max-batch", type=int, default=16, help="with batching on: the largest batch (default 16)")
+    args = parser.parse_args(argv)
+    if args.requests < 1 or args.warmup < 0 or min(args.clients) < 1 or args.batch_window_ms <= 0 or args.max_batch < 2:
+        parser.error("--requests and --clients must be at least 1, --warmup at least 0, --batch-window-ms above 0 "
+                     "and --max-batch at least 2.")
     apply_data_dir(args)
     print(header())
 
@@ -117,27 +137,50 @@ def main() -> None:
     payloads = png_payloads(cifar.x_test[:500])
     with tempfile.TemporaryDirectory(prefix="service-bench-") as scratch:
         bundle = args.bundle or make_bundle(cifar, Path(scratch) / "bench_cifar_cnn")
-        service = start_service(bundle, Path(scratch) / "predictions.jsonl")
-        try:
-            print(f"server  : {' '.join(service.command[1:6])} ... (pid {service.process.pid}), "
-                  f"bundle {bundle}, {len(payloads)} distinct PNG payloads of "
-                  f"{np.mean([len(p) for p in payloads]) / 1024:.1f} KiB on average")
-            run_clients(service.url, payloads, args.warmup, 1)
-            print("\n| clients | requests | p50 latency | p95 latency | mean | throughput | server time p50 | failed |")
-            print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-            for clients in args.clients:
-                result = run_clients(service.url, payloads, args.requests, clients)
-                ms = np.array(result["latencies"]) * 1000
-                print(f"| {clients} | {len(ms)} | {np.percentile(ms, 50):.1f} ms | {np.percentile(ms, 95):.1f} ms "
-                      f"| {ms.mean():.1f} ms | {len(ms) / result['wall']:.0f} requests/s "
-                      f"| {np.percentile(result['server_ms'], 50):.1f} ms | {len(result['failures'])} |")
-                for failure in result["failures"][:3]:
-                    print(f"  failed: {failure}")
-        finally:
-            service.stop()
+        print(f"bundle  : {bundle}, {len(payloads)} distinct PNG payloads of "
+              f"{np.mean([len(p) for p in payloads]) / 1024:.1f} KiB on average")
+        print("\n| batching | clients | requests | p50 latency | p95 latency | mean | throughput | server time p50 "
+              "| mean batch | failed |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for setting in args.batching:
+            extra = (("--batch-window-ms", str(args.batch_window_ms), "--max-batch", str(args.max_batch))
+                     if setting == "on" else ())
+            label = f"on ({args.batch_window_ms:g} ms, up to {args.max_batch})" if setting == "on" else "off"
+            service = start_service(bundle, Path(scratch) / f"predictions-{setting}.jsonl", extra_args=extra)
+            try:
+                run_clients(service.url, payloads, args.warmup, 1)
+                for clients in args.clients:
+                    before = batch_counts(service.url)
+                    result = run_clients(service.url, payloads, args.requests, clients)
+                    ms = np.array(result["latencies"]) * 1000
+                    batch = mean_batch_since(service.url, before)
+                    print(f"| {label} | {clients} | {len(ms)} | {np.percentile(ms, 50):.1f} ms "
+                          f"| {np.percentile(ms, 95):.1f} ms | {ms.mean():.1f} ms | {len(ms) / result['wall']:.0f} "
+                          f"requests/s | {np.percentile(result['server_ms'], 50):.1f} ms "
+                          f"| {f'{batch:.2f}' if batch else '-'} | {len(result['failures'])} |", flush=True)
+                    for failure in result["failures"][:3]:
+                        print(f"  failed: {failure}")
+            finally:
+                service.stop()
     print(f"\nafter   : {machine()}")
     print("(latency is timed by the client: upload, decoding, preprocessing, the network and the answer; "
-          "server time is the service's own latency_ms: decoding, preprocessing and the network)")
+          "server time is the service's own latency_ms: decoding, preprocessing, waiting for a batch and the "
+          "network; mean batch: images per forward pass in that row, - without batching)")
+
+
+def batch_counts(url: str) -> tuple[float, float]:
+    """Return the server's (images, forward passes) so far with micro-batching: (0, 0) when it is off."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {s.name: s.value for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+               for s in family.samples}
+    return samples.get("inference_batch_size_sum", 0.0), samples.get("inference_batch_size_count", 0.0)
+
+
+def mean_batch_since(url: str, before: tuple[float, float]) -> float | None:
+    """Return the mean images per forward pass since ``before`` (from batch_counts), None without batching."""
+    images, passes = (now - then for now, then in zip(batch_counts(url), before, strict=True))
+    return images / passes if passes else None
 
 
 if __name__ == "__main__":

@@ -1,7 +1,14 @@
-"""The HTTP service: ``POST /predict``, ``GET /health`` and ``GET /metrics`` for one model bundle.
+"""The HTTP service: ``POST /predict``, ``GET /health`` and ``GET /metrics`` for a model bundle, or two.
 
-``create_app(bundle_dir)`` returns a FastAPI application; ``python -m inference_service serve`` runs it
-with uvicorn. The bundle is loaded once, when the server starts (FastAPI's lifespan), not per request.
+``create_app(bundle_dir)`` returns a FastAPI application for one bundle; ``create_app(deployment=DIR)``
+one that serves a deployment folder's live bundle and candidate and follows its promotions and rollbacks
+without a restart (``inference_service.deployment``, ``inference_service.serving``).
+``python -m inference_service serve`` runs it with uvicorn. Bundles are loaded when the server starts
+(FastAPI's lifespan) or when the deployment changes, never per request.
+
+Every answer and every prediction-log record names the model that made it (version and SHA-256, defined in
+``inference_service.identity``), and so do ``/health`` and the ``model_info`` metric. A request uses the
+models being served when it started, to its end: a swap never mixes two versions in one answer.
 Every refusal is a JSON body ``{"reason": ..., "detail": ...}`` with a 4xx status: a client error never
 turns into a 500, and an unexpected server error is logged with its traceback but answered without it.
 """
@@ -9,28 +16,34 @@ turns into a 500, and an unexpected server error is logged with its traceback bu
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, Info, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from inference_service.bundle import Bundle, load_bundle
+from inference_service.batching import MicroBatcher
+from inference_service.bundle import PROBABILITY_DECIMALS, Bundle, load_bundle
 from inference_service.images import DEFAULT_MAX_PIXELS, BadInput, decode_image
 from inference_service.monitoring import PredictionLog, input_statistics
+from inference_service.serving import DeploymentFollower, Serving
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+MAX_SHADOW_BACKLOG = 64  # shadow predictions waiting; beyond it they are dropped (and counted), never the answers
 ENDPOINTS = ("/predict", "/health", "/metrics")
 logger = logging.getLogger("inference_service")
 
@@ -45,6 +58,9 @@ class ServiceMetrics:
     errors: Counter
     predictions: Counter
     confidence: Histogram
+    model_info: Info
+    shadow_dropped: Counter
+    batch_size: Histogram
 
     @classmethod
     def create(cls) -> ServiceMetrics:
@@ -63,7 +79,26 @@ class ServiceMetrics:
                     registry=registry),
             Histogram("inference_confidence", "Top probability of each prediction", registry=registry,
                       buckets=(.1, .2, .3, .4, .5, .6, .7, .8, .9, .95, .99, 1.0)),
+            # Exposed as model_info{role="live",name=...,version=...,sha256=...} 1: join it to any other series
+            # to know which model produced it.
+            Info("model", "The bundles served: name, version and SHA-256 (of the manifest), by role", ["role"],
+                 registry=registry),
+            Counter("inference_shadow_dropped", "Shadow predictions skipped because too many were waiting",
+                    registry=registry),
+            Histogram("inference_batch_size", "Images per forward pass, with micro-batching on", registry=registry,
+                      buckets=(1, 2, 4, 8, 16, 32, 64)),
         )
+
+    def show_models(self, serving: Serving) -> None:
+        """Set model_info to the bundles of ``serving`` (a candidate withdrawn disappears from it)."""
+        self.model_info.labels("live").info(serving.live.identity.labels())
+        if serving.candidate is not None:
+            self.model_info.labels("candidate").info(serving.candidate.identity.labels())
+        else:
+            try:
+                self.model_info.remove("candidate")
+            except KeyError:
+                pass  # there was none
 
 
 class BodyTooLarge(Exception):
@@ -128,26 +163,54 @@ class RecordRequests:
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
-def create_app(bundle_dir: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
-               log_path: str | Path | None = None, torch_threads: int | None = 1) -> FastAPI:
-    """Return the service for the bundle in ``bundle_dir``: loaded at start-up, logging to ``log_path`` if given.
+def create_app(bundle_dir: str | Path | None = None, *, deployment: str | Path | None = None,
+               max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
+               log_path: str | Path | None = None, torch_threads: int | None = 1, batch_window_ms: float = 0,
+               max_batch: int = 16, follow_interval: float = 0.5) -> FastAPI:
+    """Return the service for one bundle folder, or for a deployment folder (give exactly one of the two).
 
-    ``torch_threads=1`` (the default): one small image is too little work to share between cores, and
-    concurrent requests already run side by side in the server's thread pool, so more threads per request
-    would only make them compete. ``None`` leaves torch's setting alone.
+    Predictions are logged to ``log_path`` if given. ``torch_threads=1`` (the default): one small image is
+    too little work to share between cores, and concurrent requests already run side by side in the
+    server's thread pool, so more threads per request would only make them compete. ``None`` leaves
+    torch's setting alone. ``batch_window_ms`` above 0 turns micro-batching on (``MicroBatcher``): requests
+    arriving within that window share one forward pass, at most ``max_batch`` of them.
     """
+    if (bundle_dir is None) == (deployment is None):
+        raise ValueError("Give either a bundle folder or a deployment folder to serve, not both and not neither.")
     metrics = ServiceMetrics.create()
+
+    def serve(app: FastAPI, serving: Serving) -> None:
+        app.state.serving = serving  # one assignment: each request sees the old models or the new, never both
+        metrics.show_models(serving)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if torch_threads:
             torch.set_num_threads(torch_threads)
-        app.state.bundle = load_bundle(bundle_dir)
+        follower = None
+        if deployment is not None:
+            follower = DeploymentFollower(deployment, lambda serving: serve(app, serving), follow_interval)
+            serve(app, follower.load())
+            follower.start()
+        else:
+            serve(app, Serving(load_bundle(bundle_dir)))
+        app.state.follower = follower
         app.state.log = PredictionLog(log_path) if log_path else None
+        app.state.batcher = (MicroBatcher(batch_window_ms, max_batch, metrics.batch_size.observe)
+                             if batch_window_ms > 0 else None)
+        # One thread for shadow predictions: they must never take a core from the answers.
+        app.state.shadows = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+        app.state.shadow_backlog = threading.BoundedSemaphore(MAX_SHADOW_BACKLOG)
         app.state.started = time.monotonic()
-        logger.info("Serving %s (%d classes) from %s", app.state.bundle.name, len(app.state.bundle.classes),
-                    bundle_dir)
+        live = app.state.serving.live
+        logger.info("Serving %s version %s (sha256 %s, %d classes) from %s", live.name, live.version,
+                    live.identity.short, len(live.classes), deployment or bundle_dir)
         yield
+        if follower is not None:
+            follower.stop()
+        app.state.shadows.shutdown(wait=True)  # the shadow records already queued are written
+        if app.state.batcher is not None:
+            app.state.batcher.close()
 
     app = FastAPI(title="Deep into CNNs inference service", lifespan=lifespan,
                   description="Upload an image to /predict (multipart field `file`); get the top-k classes.")
@@ -167,14 +230,25 @@ def create_app(bundle_dir: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, ma
 
     @app.get("/health")
     async def health(request: Request) -> dict:
-        """Say that the service is up, which model it serves and for how long."""
-        bundle: Bundle = request.app.state.bundle
+        """Say that the service is up, which models it serves (version, SHA-256) and for how long."""
+        serving: Serving = request.app.state.serving
+        bundle = serving.live
         log: PredictionLog | None = request.app.state.log
-        return {"status": "ok", "model": bundle.name, "classes": len(bundle.classes),
-                "input_shape": bundle.manifest.get("input_shape"),
+        follower: DeploymentFollower | None = request.app.state.follower
+        candidate = None
+        if serving.candidate is not None:
+            candidate = {"model": serving.candidate.name, "version": serving.candidate.version,
+                         "sha256": serving.candidate.sha256, "share": serving.candidate_share,
+                         "shadow": serving.shadow}
+        return {"status": "ok", "model": bundle.name, "version": bundle.version, "sha256": bundle.sha256,
+                "classes": len(bundle.classes), "input_shape": bundle.manifest.get("input_shape"),
+                "candidate": candidate,
+                # Release names, not paths: a health check need not tell strangers about the server's disk.
+                "deployment": serving.state.describe() if serving.state else None,
+                "deployment_error": follower.error if follower else None,
+                "micro_batching": {"window_ms": batch_window_ms, "max_batch": max_batch} if batch_window_ms else None,
                 "uptime_seconds": round(time.monotonic() - request.app.state.started, 1),
                 "torch": torch.__version__, "max_bytes": max_bytes,
-                # A count, not the log's path: a health check need not tell strangers about the server's disk.
                 "predictions_logged": log.count if log else None}
 
     @app.get("/metrics")
@@ -186,7 +260,7 @@ def create_app(bundle_dir: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, ma
     async def predict(request: Request,
                       top_k: int | None = Query(None, description="how many classes to return (default 3)")):
         """Return the top_k classes with their probabilities for the image in the multipart field `file`."""
-        bundle: Bundle = request.app.state.bundle
+        bundle: Bundle = request.app.state.serving.live
         top_k = min(3, len(bundle.classes)) if top_k is None else top_k
         if not 1 <= top_k <= len(bundle.classes):
             return refuse(422, "bad_parameter", f"top_k must be between 1 and {len(bundle.classes)} "
@@ -244,28 +318,64 @@ async def _read_upload(request: Request) -> tuple[bytes, str]:
 def _answer(app: FastAPI, data: bytes, content_type: str, top_k: int, request_id: str, max_pixels: int) -> dict:
     """Decode, predict and record one request (runs in a worker thread: decoding and the network take CPU)."""
     started = time.perf_counter()
-    bundle: Bundle = app.state.bundle
+    serving: Serving = app.state.serving  # read once: this request keeps these models, whatever is swapped meanwhile
+    bundle, role = serving.route(request_id)
     metrics: ServiceMetrics = app.state.metrics
     image = decode_image(data, max_pixels)
     pixels = bundle.preprocessing.pixels(image)
-    probabilities = bundle.predict(pixels)[0]
-    order = probabilities.argsort()[::-1][:top_k]
+    probabilities = _predict(app, bundle, pixels)
+    order = probabilities.argsort()[::-1][:min(top_k, len(bundle.classes))]
     latency_ms = (time.perf_counter() - started) * 1000
-    best, confidence = int(order[0]), float(probabilities[order[0]])
-    record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "request_id": request_id,
-              "latency_ms": round(latency_ms, 3), "class_index": best, "predicted_class": bundle.classes[best],
-              "confidence": round(confidence, 6), **input_statistics(pixels),
-              "width": image.width, "height": image.height, "mode": image.mode, "content_type": content_type}
+    record = _record(bundle, role, request_id, probabilities, pixels, latency_ms)
+    record.update(width=image.width, height=image.height, mode=image.mode, content_type=content_type)
     if app.state.log is not None:
         # If the line cannot be written, the request fails (a 500): an answer that monitoring never sees
         # would make the drift check blind without anyone noticing.
         app.state.log.append(record)
-    metrics.predictions.labels(bundle.classes[best]).inc()
-    metrics.confidence.observe(confidence)
+    metrics.predictions.labels(record["predicted_class"]).inc()
+    metrics.confidence.observe(record["confidence"])
+    shadow = serving.shadow_for(role)
+    if shadow is not None and app.state.log is not None:
+        if app.state.shadow_backlog.acquire(blocking=False):
+            app.state.shadows.submit(_shadow, app, shadow, image, request_id)
+        else:
+            metrics.shadow_dropped.inc()
     return {"predictions": [{"class": bundle.classes[i], "probability": round(float(probabilities[i]), 6)}
                             for i in order],
-            "latency_ms": round(latency_ms, 3), "model": bundle.name, "request_id": request_id,
+            "latency_ms": round(latency_ms, 3), "model": bundle.name, "model_version": bundle.version,
+            "model_sha256": bundle.sha256, "role": role, "request_id": request_id,
             "image": {"width": image.width, "height": image.height, "mode": image.mode}}
+
+
+def _predict(app: FastAPI, bundle: Bundle, pixels) -> np.ndarray:
+    """Return one picture's class probabilities, through the micro-batcher when it is on."""
+    if app.state.batcher is not None:
+        return app.state.batcher.predict(bundle, pixels)
+    return bundle.predict(pixels)[0]
+
+
+def _record(bundle: Bundle, role: str, request_id: str, probabilities: np.ndarray, pixels, latency_ms: float) -> dict:
+    """Return the prediction-log record of one model's prediction on one request."""
+    best = int(probabilities.argmax())
+    return {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "request_id": request_id,
+            "role": role, "model_version": bundle.version, "model_sha256": bundle.sha256,
+            "latency_ms": round(latency_ms, 3), "class_index": best, "predicted_class": bundle.classes[best],
+            "confidence": round(float(probabilities[best]), 6),
+            "probabilities": probabilities.round(PROBABILITY_DECIMALS).tolist(), **input_statistics(pixels)}
+
+
+def _shadow(app: FastAPI, bundle: Bundle, image, request_id: str) -> None:
+    """Run the candidate on a request the live model answered, and log it (role "shadow"); nobody waits for it."""
+    try:
+        started = time.perf_counter()
+        pixels = bundle.preprocessing.pixels(image)  # the candidate's own preprocessing: it may differ
+        probabilities = bundle.predict(pixels)[0]
+        app.state.log.append(_record(bundle, "shadow", request_id, probabilities, pixels,
+                                     (time.perf_counter() - started) * 1000))
+    except Exception:
+        logger.exception("Shadow prediction for request %s failed", request_id)
+    finally:
+        app.state.shadow_backlog.release()
 
 
 def _refusal(status: int, reason: str, message: str) -> JSONResponse:

@@ -4,8 +4,16 @@
       model.pt2             the network, exported with torch.export (graph and weights together)
       classes.json          the class names, in label order
       preprocessing.json    image size, channels, per-channel mean and std, how an image is resized
-      reference_stats.json  input statistics and confidences on the validation set (the drift check's baseline)
-      manifest.json         name, creation time, library versions, input shape, SHA-256 of every file
+      reference_stats.json  input statistics, confidences and class probabilities on the validation set (the
+                            drift checks' baseline)
+      manifest.json         name, version, creation time, library versions, input shape, SHA-256 of every file
+
+The bundle's identity is the SHA-256 of manifest.json (``inference_service.identity`` defines it): it
+covers every file, since the manifest records their hashes and ``check_bundle`` holds them to it.
+
+The preprocessing is the training preprocessing, not a copy of it: ``Preprocessing.pixels`` is
+``shared.readers.square_image`` (how the bird loader makes its training images) and ``to_input`` is
+``shared.augment.BatchTransform(mean, std)`` (what the lessons' validation loaders apply).
 
 Why ``torch.export`` (a ``.pt2`` file): the saved program holds the graph and the weights, so the service
 loads it with ``torch.export.load`` and never imports the notebook's class. TorchScript would do the same,
@@ -31,7 +39,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from inference_service.identity import ModelIdentity, bundle_identity
 from inference_service.monitoring import FEATURES, image_statistics
+from shared.augment import BatchTransform
+from shared.readers import square_image
 
 MODEL_FILE = "model.pt2"
 FILES = (MODEL_FILE, "classes.json", "preprocessing.json", "reference_stats.json", "manifest.json")
@@ -39,6 +50,7 @@ FORMAT_VERSION = 1
 # The drift check compares distributions; a few thousand reference values pin them down well enough,
 # and keep reference_stats.json small.
 MAX_REFERENCE = 5000
+PROBABILITY_DECIMALS = 5  # the reference's and the log's class probabilities: plenty for a KS test
 HOW_TO_MAKE_ONE = ("Make one with inference_service.bundle.save_bundle(model, class_names, preprocessing, "
                    "directory, reference_images=...) (hackathons/to_production/03_deploy.ipynb does).")
 
@@ -81,12 +93,7 @@ class Preprocessing:
     def pixels(self, image: Image.Image) -> np.ndarray:
         """Return the picture as uint8 pixels (H, W, C) at the network's size and channel count."""
         # Any mode becomes the bundle's: RGBA loses its alpha, grey is copied into three channels.
-        image = image.convert("RGB" if self.channels == 3 else "L")
-        if image.size != (self.image_size, self.image_size):
-            side = min(image.size)
-            left, top = (image.width - side) // 2, (image.height - side) // 2
-            image = image.crop((left, top, left + side, top + side))
-            image = image.resize((self.image_size, self.image_size), Image.Resampling.BICUBIC)
+        image = square_image(image.convert("RGB" if self.channels == 3 else "L"), self.image_size)
         pixels = np.array(image, dtype=np.uint8)  # a writable copy: torch warns about read-only arrays
         return pixels[:, :, None] if pixels.ndim == 2 else pixels
 
@@ -95,12 +102,9 @@ class Preprocessing:
         x = torch.as_tensor(pixels)
         if x.ndim == 3:  # one picture, channels last as PIL gives it
             x = x.permute(2, 0, 1).unsqueeze(0)
-        # The same arithmetic as training (shared.augment.to_float, then normalize): divide by 255, not
-        # multiply by 1/255, so the service sees exactly the numbers the network was trained on.
-        x = x.float().div(255)
-        mean = torch.tensor(self.mean).view(1, -1, 1, 1)
-        std = torch.tensor(self.std).view(1, -1, 1, 1)
-        return (x - mean) / std
+        # The training code's own transform (no crop, no flip: what validation sees), so the service cannot
+        # drift away from the numbers the network was trained on.
+        return BatchTransform(self.mean, self.std)(x)
 
 
 @dataclass
@@ -114,6 +118,17 @@ class Bundle:
     preprocessing: Preprocessing
     reference: dict
     manifest: dict
+    identity: ModelIdentity
+
+    @property
+    def sha256(self) -> str:
+        """Return the bundle's SHA-256 (of its manifest, which hashes every other file)."""
+        return self.identity.sha256
+
+    @property
+    def version(self) -> str:
+        """Return the bundle's version label."""
+        return self.identity.version
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Return the class probabilities (one row per picture) for uint8 pixels (H, W, C) or (N, C, H, W)."""
@@ -126,12 +141,13 @@ class Bundle:
 
 def save_bundle(model: nn.Module, class_names: Sequence[str], preprocessing: Mapping, directory: str | Path, *,
                 reference_images: torch.Tensor, reference_labels: torch.Tensor | None = None,
-                name: str | None = None, notes: str = "") -> Path:
+                name: str | None = None, version: str | None = None, notes: str = "") -> Path:
     """Export ``model`` with everything needed to serve it into ``directory``; return the folder's path.
 
     ``reference_images`` are uint8 validation images (N, C, H, W) at the bundle's size: their input
     statistics and the model's confidences on them are the drift check's baseline. With
-    ``reference_labels`` the manifest also records the model's accuracy on them. The folder is written
+    ``reference_labels`` the manifest also records the model's accuracy on them. ``version`` labels the
+    bundle (default: the time it is saved); its SHA-256 identifies it in any case. The folder is written
     beside its final place and renamed into it, so a reader never finds half a bundle.
     """
     directory = Path(directory)
@@ -163,10 +179,11 @@ def save_bundle(model: nn.Module, class_names: Sequence[str], preprocessing: Map
     _write_json(temporary / "classes.json", classes)
     _write_json(temporary / "preprocessing.json", prep.as_dict())
     _write_json(temporary / "reference_stats.json", reference)
+    created = datetime.datetime.now(datetime.UTC)
     manifest = {
         "format": "deep-into-cnns inference bundle", "format_version": FORMAT_VERSION,
-        "name": name or directory.name, "notes": notes,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "name": name or directory.name, "version": version or created.strftime("%Y%m%d-%H%M%S"), "notes": notes,
+        "created": created.isoformat(timespec="seconds"),
         "export": "torch.export program with a dynamic batch dimension (torch.export.load(...).module())",
         "input_shape": list(expected), "num_classes": len(classes),
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -182,7 +199,7 @@ def save_bundle(model: nn.Module, class_names: Sequence[str], preprocessing: Map
 
 def reference_statistics(model: nn.Module, prep: Preprocessing, images: torch.Tensor,
                          labels: torch.Tensor | None = None) -> dict:
-    """Return the baseline of the drift check: input statistics and confidences on ``images``."""
+    """Return the drift checks' baseline: input statistics, confidences and class probabilities on ``images``."""
     if len(images) > MAX_REFERENCE:
         keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:MAX_REFERENCE]
         images = images[keep]
@@ -200,6 +217,8 @@ def reference_statistics(model: nn.Module, prep: Preprocessing, images: torch.Te
         "source": "the validation images given to save_bundle", "count": len(images),
         "features": {feature: [round(float(v), 6) for v in stats[feature]] for feature in FEATURES},
         "predicted_class_counts": torch.bincount(predicted, minlength=probabilities.shape[1]).tolist(),
+        # The model's outputs on data it works on: the content drift check compares live outputs with them.
+        "probabilities": probabilities.numpy().round(PROBABILITY_DECIMALS).tolist(),
     }
     if labels is not None:
         reference["accuracy"] = round(float((predicted == labels).float().mean()), 6)
@@ -242,7 +261,7 @@ def load_bundle(directory: str | Path) -> Bundle:
         raise BundleError(f"{directory / MODEL_FILE} could not be loaded by torch {torch.__version__} (saved with "
                           f"torch {saved_with}): {err}. Export the model again with save_bundle.") from err
     bundle = Bundle(directory, manifest.get("name", directory.name), model, list(classes), prep,
-                    _read_json(directory / "reference_stats.json"), manifest)
+                    _read_json(directory / "reference_stats.json"), manifest, bundle_identity(directory))
     # One prediction now: it checks the output shape and pays the first call's set-up cost at start-up,
     # not on the first client's request.
     blank = np.zeros((prep.image_size, prep.image_size, prep.channels), dtype=np.uint8)

@@ -1,8 +1,11 @@
-"""What the service remembers and how it notices change: a prediction log and a drift check.
+"""What the service remembers and how it notices change: a prediction log, drift checks, model comparison.
 
-Every prediction becomes one JSON line (time, latency, predicted class, confidence and simple input
-statistics). The drift check compares recent lines with the validation set's values that the bundle
-keeps (``reference_stats.json``), feature by feature, with two measures:
+Every prediction becomes one JSON line: time, latency, which model answered (its version and SHA-256, and
+its role: ``live``, ``candidate``, or ``shadow`` for a copy nobody was answered with), the predicted class,
+the confidence, every class probability and simple input statistics. The drift check compares recent lines
+with the validation set's values that the bundle keeps (``reference_stats.json``) in two ways.
+
+**Pixel statistics**, feature by feature, with two measures:
 
 - the **population stability index** (PSI): cut the reference values into ten equally filled bins, and sum
   ``(recent share - reference share) * ln(recent share / reference share)`` over the bins. The usual rule
@@ -13,6 +16,17 @@ keeps (``reference_stats.json``), feature by feature, with two measures:
 - the **two-sample Kolmogorov-Smirnov test** (``scipy.stats.ks_2samp``): the largest gap between the two
   empirical distribution functions, with its p-value. With thousands of values even a harmless shift is
   "significant", so the alert follows the PSI and the test is reported beside it.
+
+**Content**: four pixel statistics miss a change of *what* is photographed (other subjects at the same
+brightness, a new mix of classes). The model's own outputs see it: black-box shift detection (S. Rabanser,
+S. Günnemann, Z. Lipton, *Failing Loudly: An Empirical Study of Methods for Detecting Dataset Shift*,
+NeurIPS 2019) runs one two-sample KS test per class on the softmax probabilities, and a chi-square test
+on the mix of predicted classes, against the same probabilities on the validation set. With K classes
+that is K + 1 tests, so each is held to ``alpha / (K + 1)`` (Bonferroni): the chance of a false alarm on
+unshifted traffic is then at most ``alpha`` (5% by default), and ``false_alarm_rate`` measures it.
+
+``compare_models`` reads the log of a canary or shadow deployment: how often the candidate agrees with the
+live model on the same requests, and how confident each is.
 
 This module needs no torch: ``python -m inference_service drift`` runs in a second.
 """
@@ -34,6 +48,8 @@ FEATURES = (*INPUT_FEATURES, "confidence")
 PSI_THRESHOLD = 0.2        # "significant shift" in the rule of thumb above
 PSI_MODERATE = 0.1
 MIN_SAMPLES = 100
+CONTENT_ALPHA = 0.05       # the content check's family-wise false-alarm rate on unshifted traffic
+SERVED_ROLES = ("live", "candidate")  # records whose answer went back to a client ("shadow" ones did not)
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601 weights: how bright a pixel looks to us
 
 
@@ -135,6 +151,81 @@ class FeatureDrift:
 
 
 @dataclass
+class ContentDrift:
+    """Black-box shift detection on the model's outputs: per-class KS tests and a chi-square test, Bonferroni."""
+
+    alert: bool
+    alpha: float
+    threshold: float                 # alpha / (number of tests): what each p-value is held to
+    ks_statistics: list[float]       # one per class, on that class's probability
+    ks_pvalues: list[float]
+    chi2_statistic: float            # on the counts of predicted classes, reference against recent
+    chi2_pvalue: float
+    reference_count: int
+    recent_count: int
+
+    @property
+    def smallest_pvalue(self) -> float:
+        """Return the smallest p-value of all the tests (the alert fires when it is under ``threshold``)."""
+        return min([*self.ks_pvalues, self.chi2_pvalue])
+
+    @property
+    def shifted_classes(self) -> list[int]:
+        """Return the indices of the classes whose probability's KS test is under the threshold."""
+        return [i for i, p in enumerate(self.ks_pvalues) if p < self.threshold]
+
+    def __str__(self) -> str:
+        verdict = "CONTENT DRIFT" if self.alert else "no content drift"
+        worst = int(np.argmin(self.ks_pvalues))
+        return (f"{verdict}: smallest p-value {self.smallest_pvalue:.2g} against the threshold {self.threshold:.2g} "
+                f"(alpha {self.alpha} over {len(self.ks_pvalues) + 1} tests, Bonferroni); predicted-class mix "
+                f"chi-square {self.chi2_statistic:.1f}, p {self.chi2_pvalue:.2g}; largest per-class KS "
+                f"{self.ks_statistics[worst]:.3f} (class {worst}, p {self.ks_pvalues[worst]:.2g})"
+                + (f"; shifted classes {self.shifted_classes}" if self.shifted_classes else ""))
+
+
+def content_drift(reference_probabilities: Sequence[Sequence[float]], recent_probabilities: Sequence[Sequence[float]],
+                  alpha: float = CONTENT_ALPHA) -> ContentDrift:
+    """Return the black-box shift test of recent softmax outputs (N, K) against the reference's (M, K)."""
+    from scipy.stats import chi2_contingency, ks_2samp
+
+    reference = np.asarray(reference_probabilities, dtype=float)
+    recent = np.asarray(recent_probabilities, dtype=float)
+    if reference.ndim != 2 or recent.ndim != 2 or reference.shape[1] != recent.shape[1]:
+        raise ValueError(f"Probabilities must be tables with one column per class and the same classes: got "
+                         f"{reference.shape} (reference) and {recent.shape} (recent).")
+    classes = reference.shape[1]
+    # The asymptotic p-value: exact ones cost seconds on thousands of values and differ in the third digit.
+    tests = [ks_2samp(reference[:, k], recent[:, k], method="asymp") for k in range(classes)]
+    counts = np.stack([np.bincount(reference.argmax(1), minlength=classes),
+                       np.bincount(recent.argmax(1), minlength=classes)])
+    counts = counts[:, counts.sum(0) > 0]  # a class neither sample predicts adds nothing, and breaks the test
+    if counts.shape[1] > 1:
+        chi2 = chi2_contingency(counts)
+        chi2_statistic, chi2_pvalue = float(chi2.statistic), float(chi2.pvalue)
+    else:
+        chi2_statistic, chi2_pvalue = 0.0, 1.0
+    threshold = alpha / (classes + 1)
+    pvalues = [float(t.pvalue) for t in tests]
+    return ContentDrift(min([*pvalues, chi2_pvalue]) < threshold, alpha, threshold,
+                        [round(float(t.statistic), 4) for t in tests], pvalues, round(chi2_statistic, 3),
+                        chi2_pvalue, len(reference), len(recent))
+
+
+def false_alarm_rate(reference_probabilities: Sequence[Sequence[float]],
+                     unshifted_probabilities: Sequence[Sequence[float]], window: int, trials: int = 200,
+                     alpha: float = CONTENT_ALPHA, seed: int = 0) -> float:
+    """Return the share of ``trials`` random windows of unshifted outputs on which ``content_drift`` alerts."""
+    pool = np.asarray(unshifted_probabilities, dtype=float)
+    if window > len(pool):
+        raise ValueError(f"A window of {window} needs at least {window} unshifted outputs; got {len(pool)}.")
+    rng = np.random.default_rng(seed)
+    alarms = sum(content_drift(reference_probabilities, pool[rng.choice(len(pool), window, replace=False)],
+                               alpha).alert for _ in range(trials))
+    return alarms / trials
+
+
+@dataclass
 class DriftReport:
     """The drift check's verdict: ``alert``, the features that shifted, and every number behind them."""
 
@@ -145,6 +236,8 @@ class DriftReport:
     psi_threshold: float
     min_samples: int
     features: list[FeatureDrift] = field(default_factory=list)
+    content: ContentDrift | None = None  # None when the bundle or the log lacks class probabilities
+    content_note: str = ""               # why the content check did not run, if it did not
 
     @property
     def drifted(self) -> list[str]:
@@ -165,12 +258,18 @@ class DriftReport:
             lines.append(f"{f.feature:<16}{f.psi:8.3f}{ks}{means}  {f.level}")
         lines.append(f"(PSI > {self.psi_threshold} counts as a significant shift, the usual rule of thumb; "
                      f"{self.recent_count} recent predictions against {self.reference_count} reference images)")
+        if self.content is not None or self.content_note:
+            lines.append(f"Model outputs: {self.content if self.content is not None else self.content_note}")
         return "\n".join(lines)
 
 
 def drift_report(records: Iterable[Mapping], reference: Mapping, *, psi_threshold: float = PSI_THRESHOLD,
-                 bins: int = 10, min_samples: int = MIN_SAMPLES) -> DriftReport:
-    """Return the drift report of prediction-log ``records`` against a bundle's reference statistics."""
+                 bins: int = 10, min_samples: int = MIN_SAMPLES, alpha: float = CONTENT_ALPHA) -> DriftReport:
+    """Return the drift report of prediction-log ``records`` against a bundle's reference statistics.
+
+    Give the records of one model (``records_of``): the content check compares that model's outputs with
+    its own outputs on the reference images.
+    """
     from scipy.stats import ks_2samp  # scipy takes a moment to import; only the check needs it
 
     records = list(records)
@@ -193,6 +292,14 @@ def drift_report(records: Iterable[Mapping], reference: Mapping, *, psi_threshol
     psi = categorical_psi(ref_counts, recent_counts)
     features.append(FeatureDrift("predicted_class", round(psi, 4), None, None, None, None,
                                  _level(psi, psi_threshold)))
+    content, content_note = None, ""
+    if "probabilities" not in reference:
+        content_note = ("content check skipped: the bundle's reference_stats.json holds no class probabilities "
+                        "(saved by an older save_bundle). Save the bundle again to get it.")
+    elif not all("probabilities" in r for r in records):
+        content_note = "content check skipped: some log records hold no class probabilities (an older service)."
+    else:
+        content = content_drift(reference["probabilities"], [r["probabilities"] for r in records], alpha)
     shifted = [f for f in features if f.psi > psi_threshold]
     if shifted:
         worst = max(shifted, key=lambda f: f.psi)
@@ -201,10 +308,91 @@ def drift_report(records: Iterable[Mapping], reference: Mapping, *, psi_threshol
                    f"({worst.feature}), over the threshold {psi_threshold}.")
     else:
         message = f"No drift: every PSI is at most {psi_threshold} (largest {max(f.psi for f in features):.2f})."
-    return DriftReport(bool(shifted), message, n_ref, len(records), psi_threshold, min_samples, features)
+    if content is not None and content.alert:
+        message += (f" CONTENT DRIFT: the model's outputs differ from its outputs on the reference images "
+                    f"(p {content.smallest_pvalue:.2g} < {content.threshold:.2g}).")
+    alert = bool(shifted) or bool(content is not None and content.alert)
+    return DriftReport(alert, message, n_ref, len(records), psi_threshold, min_samples, features, content,
+                       content_note)
+
+
+def records_of(records: Iterable[Mapping], sha256: str) -> list[dict]:
+    """Return the records of the model with this SHA-256 (all records if the log predates model hashes)."""
+    records = list(records)
+    if not any("model_sha256" in r for r in records):
+        return records
+    return [r for r in records if r.get("model_sha256") == sha256]
 
 
 def _level(psi: float, threshold: float) -> str:
     if math.isnan(psi) or psi > threshold:
         return "shifted"
     return "moderate" if psi > PSI_MODERATE else "stable"
+
+
+@dataclass
+class ModelSummary:
+    """One model's share of the log: its identity, how many requests it answered or shadowed, and how."""
+
+    sha256: str
+    version: str
+    roles: dict[str, int]            # records per role (live, candidate, shadow)
+    mean_confidence: float
+    latency_p50_ms: float
+    class_shares: dict[int, float]   # share of its predictions per class index
+
+
+@dataclass
+class ModelComparison:
+    """A canary or shadow deployment read from the log: each model's summary, and their agreement."""
+
+    models: list[ModelSummary]
+    paired: int                      # requests answered by one model and shadowed by another
+    agreement: float | None          # share of the paired requests where both predict the same class
+    confidence_gap: float | None     # mean (candidate's - live model's) confidence on the paired requests
+
+    def __str__(self) -> str:
+        lines = [f"{'version':<22}{'sha256':<14}{'live':>7}{'canary':>8}{'shadow':>8}{'confidence':>12}"
+                 f"{'latency p50':>13}"]
+        for m in self.models:
+            lines.append(f"{m.version[:21]:<22}{m.sha256[:12]:<14}{m.roles.get('live', 0):>7}"
+                         f"{m.roles.get('candidate', 0):>8}{m.roles.get('shadow', 0):>8}{m.mean_confidence:>12.3f}"
+                         f"{m.latency_p50_ms:>10.1f} ms")
+        if self.paired:
+            lines.append(f"On {self.paired} requests seen by both: the two models predict the same class on "
+                         f"{self.agreement:.1%}; the candidate's confidence is {self.confidence_gap:+.3f} on "
+                         "average against the live model's.")
+        else:
+            lines.append("No request was seen by both models (agreement needs a shadow copy: release with --shadow); "
+                         "compare their confidences and class mixes above, on different requests.")
+        return "\n".join(lines)
+
+
+def compare_models(records: Iterable[Mapping]) -> ModelComparison:
+    """Return the comparison of the models in a prediction log: volumes, confidences, agreement on shared requests."""
+    records = [r for r in records if "model_sha256" in r]
+    if not records:
+        raise ValueError("The log holds no record naming its model (model_sha256): it was written by a service "
+                         "older than model identities. Compare on a log written by the current service.")
+    by_model: dict[str, list[Mapping]] = {}
+    for r in records:
+        by_model.setdefault(r["model_sha256"], []).append(r)
+    models = []
+    for sha, rows in by_model.items():
+        roles: dict[str, int] = {}
+        for r in rows:
+            roles[r.get("role", "live")] = roles.get(r.get("role", "live"), 0) + 1
+        classes = np.array([r["class_index"] for r in rows])
+        models.append(ModelSummary(sha, str(rows[-1].get("model_version", "")), roles,
+                                   round(float(np.mean([r["confidence"] for r in rows])), 4),
+                                   round(float(np.median([r["latency_ms"] for r in rows])), 3),
+                                   {int(c): round(float(np.mean(classes == c)), 4) for c in np.unique(classes)}))
+    # A shadow record shares its request id with the answer that went back to the client.
+    served = {r["request_id"]: r for r in records if r.get("role", "live") in SERVED_ROLES}
+    pairs = [(served[r["request_id"]], r) for r in records
+             if r.get("role") == "shadow" and r["request_id"] in served]
+    if not pairs:
+        return ModelComparison(models, 0, None, None)
+    agreement = float(np.mean([a["class_index"] == b["class_index"] for a, b in pairs]))
+    gap = np.mean([shadow["confidence"] - answer["confidence"] for answer, shadow in pairs])  # only candidates shadow
+    return ModelComparison(models, len(pairs), round(agreement, 4), round(float(gap), 4))

@@ -74,17 +74,19 @@ class ServiceProcess:
 
 
 def start_service(bundle_dir: str | Path, log_path: str | Path, *, host: str = "127.0.0.1", port: int | None = None,
-                  extra_args: tuple[str, ...] = (), timeout: float = 120,
-                  output: str | Path | None = None) -> ServiceProcess:
+                  extra_args: tuple[str, ...] = (), timeout: float = 120, output: str | Path | None = None,
+                  deployment: bool = False) -> ServiceProcess:
     """Start ``python -m inference_service serve`` for ``bundle_dir``; return it once ``/health`` answers.
 
+    With ``deployment=True`` the folder is a deployment folder (``serve --deployment``), not a bundle.
     Predictions are logged to ``log_path``. The server's own output (uvicorn's log) goes to ``output``
     (by default a temporary file, removed on stop), never to a pipe nobody reads, which would stall the
     server once full. Raises RuntimeError with that output if the server exits or stays silent for
     ``timeout`` seconds.
     """
     port = port or free_port(host)
-    command = [sys.executable, "-m", "inference_service", "serve", "--bundle", str(bundle_dir), "--host", host,
+    source = ["--deployment" if deployment else "--bundle", str(bundle_dir)]
+    command = [sys.executable, "-m", "inference_service", "serve", *source, "--host", host,
                "--port", str(port), "--log", str(log_path), "--exit-with-parent", *extra_args]
     owns_output = output is None
     output = Path(tempfile.mkstemp(prefix="inference-service-", suffix=".log")[1]) if owns_output else Path(output)

@@ -111,10 +111,7 @@ def read_image_folder(folder: Path, classes: list[str], image_size: int) -> tupl
                 continue
             try:
                 with Image.open(file) as im:
-                    im = im.convert("RGB")
-                    if im.size != (image_size, image_size):
-                        im = _center_square(im).resize((image_size, image_size), Image.Resampling.BICUBIC)
-                    images.append(np.asarray(im, dtype=np.uint8))
+                    images.append(np.asarray(square_image(im.convert("RGB"), image_size), dtype=np.uint8))
             except (UnidentifiedImageError, OSError) as err:
                 raise CorruptDataError(f"{file} is not a readable image ({err}). Delete or replace it.") from err
             labels.append(label)
@@ -124,10 +121,19 @@ def read_image_folder(folder: Path, classes: list[str], image_size: int) -> tupl
     return x, torch.tensor(labels, dtype=torch.int64)
 
 
-def _center_square(im):
-    side = min(im.size)
-    left, top = (im.width - side) // 2, (im.height - side) // 2
-    return im.crop((left, top, left + side, top + side))
+def square_image(image, size: int):
+    """Return the PIL picture centre-cropped to a square and resized (bicubic) to size x size; as is at that size.
+
+    The one definition of how a photo becomes a training image: the bird loader uses it, and so does the
+    inference service on every upload (inference_service.bundle.Preprocessing), so both see the same pixels.
+    """
+    from PIL import Image
+
+    if image.size == (size, size):
+        return image
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
 
 
 def read_table(path: Path):

@@ -646,3 +646,26 @@ def test_week6_seeds_reads_the_lessons_printed_results_and_each_lesson_offers_bo
     for path in week6_seeds.LESSONS.values():  # the settings the benchmark changes exist, once each
         notebook = nbformat.read(path, as_version=4)
         full_notebooks.apply_overrides(notebook, {"SEED": "1", "SCENE_SEED": "10"})
+
+
+@SMOKE_RUN
+def test_service_latency_measures_both_settings_and_client_counts(tiny_dir):
+    done = _run("bench.service_latency", "--tiny", "--requests", 12, "--warmup", 2, "--clients", 1, 4,
+                env={**os.environ, "DIC_TINY": "1", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = re.findall(r"^\| (off|on \(2 ms, up to 16\)) \| (\d+) \| (\d+) \| .* \| (\S+) \| (\d+) \|$", done.stdout,
+                      re.MULTILINE)
+    assert [(setting.split()[0], clients, requests) for setting, clients, requests, _, _ in rows] == \
+        [("off", "1", "12"), ("off", "4", "12"), ("on", "1", "12"), ("on", "4", "12")], done.stdout
+    assert all(failed == "0" for *_, failed in rows)
+    assert [batch for setting, _, _, batch, _ in rows if setting == "off"] == ["-"] * 2
+    assert all(float(batch) >= 1 for setting, _, _, batch, _ in rows if setting != "off")
+
+
+def test_service_latency_help_says_how_to_measure(capsys):
+    from bench import service_latency
+
+    with pytest.raises(SystemExit):
+        service_latency.main(["--help"])
+    text = capsys.readouterr().out
+    assert "--batching" in text and "OMP_NUM_THREADS=1 python -m bench.service_latency" in text

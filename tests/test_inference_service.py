@@ -1,13 +1,16 @@
 """The inference service, called over HTTP on the real server: uvicorn in a child process, on a free local port.
 
 The bundle holds a small CNN with fixed random weights (seed 0): what is tested here (answers, refusals,
-metrics, the prediction log, concurrency, the drift check) does not depend on how well the network was
-trained, so nothing is trained. Reference images and traffic are real CIFAR-10 photos from the data pack.
+metrics, the prediction log, concurrency, the drift checks, model identity, a candidate beside the live
+model with promotion and rollback, micro-batching) does not depend on how well the network was trained,
+so nothing is trained; even untrained, the network's outputs depend on what the photos show, which is
+all the content drift check needs. Reference images and traffic are real CIFAR-10 photos from the data pack.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import subprocess
@@ -25,7 +28,16 @@ from torch import nn
 
 from inference_service.__main__ import main
 from inference_service.bundle import BundleError, check_bundle, load_bundle, save_bundle
-from inference_service.monitoring import drift_report, population_stability_index, read_log, read_reference
+from inference_service.identity import bundle_identity
+from inference_service.monitoring import (
+    compare_models,
+    content_drift,
+    drift_report,
+    false_alarm_rate,
+    population_stability_index,
+    read_log,
+    read_reference,
+)
 from inference_service.server import start_service
 from shared import data
 
@@ -51,7 +63,8 @@ def bundle_dir(cifar, tmp_path_factory):
     model[1].running_mean.fill_(0.1)  # running statistics of its own: the bundle must use them (eval mode)
     directory = tmp_path_factory.mktemp("bundles") / "tiny_cnn"
     return save_bundle(model, cifar.classes, {"image_size": 32, "channels": 3, "mean": MEAN, "std": STD}, directory,
-                       reference_images=cifar.x_train[:400], reference_labels=cifar.y_train[:400], notes="untrained")
+                       reference_images=cifar.x_train[:400], reference_labels=cifar.y_train[:400], notes="untrained",
+                       version="v1")
 
 
 @pytest.fixture(scope="module")
@@ -366,3 +379,266 @@ def test_save_bundle_refuses_mismatches(cifar, tmp_path):
     with pytest.raises(ValueError, match="lacks"):
         save_bundle(small_cnn(), cifar.classes, {"image_size": 32}, tmp_path / "b", reference_images=cifar.x_train[:4])
     assert not (tmp_path / "b").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Model identity: the bundle's SHA-256 and version in every answer, log record, /health and /metrics
+
+
+def test_every_answer_record_health_and_metric_names_the_model(service, cifar, bundle_dir):
+    digest = hashlib.sha256((bundle_dir / "manifest.json").read_bytes()).hexdigest()  # the stated definition
+    version = json.loads((bundle_dir / "manifest.json").read_text())["version"]
+    assert bundle_identity(bundle_dir).sha256 == digest and version == "v1"
+    health = service.client.get("/health").json()
+    assert (health["sha256"], health["version"], health["candidate"]) == (digest, "v1", None)
+    answer = post(service, encode(photo(cifar, 5))).json()
+    assert (answer["model_sha256"], answer["model_version"], answer["role"]) == (digest, "v1", "live")
+    records = log_lines(service)
+    assert records and all(r["model_sha256"] == digest and r["model_version"] == "v1" for r in records)
+    assert len(records[-1]["probabilities"]) == 10
+    info = metric_values(service)
+    key = ("model_info", (("name", "tiny_cnn"), ("role", "live"), ("sha256", digest), ("version", "v1")))
+    assert info[key] == 1
+    assert [k for k in info if k[0] == "model_info"] == [key]
+
+
+def test_a_change_to_any_bundle_file_changes_its_sha256(cifar, bundle_dir, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(bundle_dir, tmp_path / "copy")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["files"]["classes.json"] = "0" * 64  # what re-saving with other classes would record
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert bundle_identity(copy).sha256 != bundle_identity(bundle_dir).sha256
+
+
+# ---------------------------------------------------------------------------------------------
+# One preprocessing: the service's is the training code's, checked on real photos
+
+
+def test_the_service_preprocesses_cifar_photos_as_training_does(cifar, bundle_dir):
+    from shared.augment import BatchTransform
+
+    bundle = load_bundle(bundle_dir)
+    photos = cifar.x_test[:64]
+    # The service's path: a PNG upload, decoded and brought to the network's size and channels.
+    served = torch.cat([bundle.preprocessing.to_input(bundle.preprocessing.pixels(
+        Image.open(io.BytesIO(encode(image.permute(1, 2, 0).numpy()))))) for image in photos])
+    trained = BatchTransform(MEAN, STD)(photos)  # what lesson 03's validation loader feeds the network
+    assert torch.equal(served, trained)
+
+
+def test_the_service_resizes_photos_as_the_bird_loader_does(tiny_dir):
+    from inference_service.bundle import Preprocessing
+
+    folder = tiny_dir / "birds_tiny" / "valid"
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    files = [f for c in classes for f in sorted((folder / c).glob("*"))]
+    assert len(files) >= 10 and any(Image.open(f).size != (48, 48) for f in files)
+    loaded, _ = data.read_image_folder(folder, classes, 48)
+    prep = Preprocessing(48, 3, (0.5,) * 3, (0.25,) * 3)
+    served = np.stack([prep.pixels(Image.open(f)) for f in files])
+    np.testing.assert_array_equal(served, loaded.permute(0, 2, 3, 1).numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# Content drift: the model's outputs see a change of subjects that the pixel statistics miss
+
+
+ANIMALS = (2, 3, 4, 5, 6, 7)  # bird, cat, deer, dog, frog, horse: the same light and colours as the rest
+
+
+def test_content_drift_catches_a_change_of_subjects_the_pixel_statistics_miss(service, cifar, bundle_dir):
+    animals = cifar.x_test[np.isin(cifar.y_test.numpy(), ANIMALS)].permute(0, 2, 3, 1).numpy()
+    ids = _send(service, animals)
+    records = [r for r in log_lines(service) if r["request_id"] in ids]
+    report = drift_report(records, read_reference(bundle_dir))
+    assert len(records) == len(animals) >= 250
+    assert report.drifted == [], "the pixel statistics do not see it: " + str(report)
+    assert report.alert and report.content.alert and "CONTENT DRIFT" in report.message, str(report)
+    assert report.content.smallest_pvalue < report.content.threshold == pytest.approx(0.05 / 11)
+
+
+def test_content_check_false_alarm_rate_on_unshifted_traffic_is_within_alpha(cifar, bundle_dir):
+    bundle = load_bundle(bundle_dir)
+    unshifted = bundle.predict(cifar.x_test.numpy())  # photos of the reference's kind, never seen by the check
+    reference = read_reference(bundle_dir)["probabilities"]
+    rates = {window: false_alarm_rate(reference, unshifted, window, trials=300) for window in (100, 200)}
+    # Bonferroni keeps the family-wise rate at most alpha = 5%; measured here 0-2% (300 windows each).
+    assert all(rate <= 0.05 for rate in rates.values()), rates
+    shifted = bundle.predict(cifar.x_test[np.isin(cifar.y_test.numpy(), ANIMALS)].numpy())
+    assert false_alarm_rate(reference, shifted, 200, trials=50) > 0.5, "the same check does see the shift"
+
+
+def test_content_drift_refuses_mismatched_tables_and_skips_old_bundles():
+    with pytest.raises(ValueError, match="one column per class"):
+        content_drift(np.full((5, 3), 1 / 3), np.full((5, 4), 0.25))
+    records = [{"confidence": 0.5, "class_index": 0, **dict.fromkeys(("input_mean", "input_std", "brightness",
+                                                                      "saturation"), 0.5)}] * 100
+    reference = {"features": {f: [0.5] * 100 for f in ("input_mean", "input_std", "brightness", "saturation",
+                                                       "confidence")}, "predicted_class_counts": [100, 0]}
+    report = drift_report(records, reference)
+    assert report.content is None and "Save the bundle again" in report.content_note
+
+
+# ---------------------------------------------------------------------------------------------
+# A candidate beside the live model: canary share, shadow copy, promotion and rollback, over HTTP
+
+
+@pytest.fixture(scope="module")
+def candidate_dir(cifar, tmp_path_factory):
+    model = small_cnn()
+    torch.manual_seed(1)
+    model[-1].reset_parameters()  # another classifier layer: a model that often disagrees with the live one
+    return save_bundle(model, cifar.classes, {"image_size": 32, "channels": 3, "mean": MEAN, "std": STD},
+                       tmp_path_factory.mktemp("bundles") / "tiny_cnn_b", reference_images=cifar.x_train[:400],
+                       version="v2", notes="the candidate")
+
+
+@pytest.fixture(scope="module")
+def deployed(bundle_dir, candidate_dir, tmp_path_factory):
+    """A service following a deployment folder (live: v1, candidate: v2 on half the traffic and shadowing the rest),
+    with micro-batching on, so that swaps and batches are tested together."""
+    folder = tmp_path_factory.mktemp("deploy") / "deployment"
+    assert main(["release", str(folder), "--bundle", str(bundle_dir)]) == 0
+    assert main(["release", str(folder), "--bundle", str(candidate_dir), "--share", "0.5", "--shadow"]) == 0
+    log = tmp_path_factory.mktemp("logs") / "deployed.jsonl"
+    server = start_service(folder, log_path=log, extra_args=("--batch-window-ms", "5", "--max-batch", "8"),
+                           deployment=True)
+    server.client = httpx.Client(base_url=server.url, timeout=30)
+    server.folder = folder
+    try:
+        yield server
+    finally:
+        server.client.close()
+        server.stop()
+
+
+def _wait_for_live(server, sha: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = server.client.get("/health").json()
+        if health["sha256"] == sha:
+            return health
+        time.sleep(0.1)
+    raise AssertionError(f"the service still serves {health['sha256'][:12]}, not {sha[:12]}")
+
+
+def _wait_for_lines(server, count: int, timeout: float = 20) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while len(lines := log_lines(server)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return lines
+
+
+def test_canary_and_shadow_traffic_is_logged_and_compared(deployed, cifar, bundle_dir, candidate_dir, capsys):
+    v1, v2 = bundle_identity(bundle_dir).sha256, bundle_identity(candidate_dir).sha256
+    health = deployed.client.get("/health").json()
+    assert health["sha256"] == v1 and health["candidate"]["sha256"] == v2 and health["candidate"]["share"] == 0.5
+    assert health["micro_batching"] == {"window_ms": 5.0, "max_batch": 8}
+    info = {dict(k[1])["role"]: dict(k[1])["sha256"] for k in metric_values(deployed) if k[0] == "model_info"}
+    assert info == {"live": v1, "candidate": v2}
+    images = cifar.x_test[:60].permute(0, 2, 3, 1).numpy()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = [r.json() for r in pool.map(lambda pixels: post(deployed, encode(pixels)), images)]
+    roles = [a["role"] for a in answers]
+    assert 10 <= roles.count("candidate") <= 50, roles  # about half, by the request ids' hash
+    assert all(a["model_sha256"] == (v2 if a["role"] == "candidate" else v1) for a in answers)
+    expected = len(answers) + roles.count("live")  # every live answer also has its shadow record
+    records = _wait_for_lines(deployed, expected)
+    shadows = [r for r in records if r["role"] == "shadow"]
+    assert len(records) == expected and {r["model_sha256"] for r in shadows} == {v2}
+    assert {r["request_id"] for r in shadows} == {a["request_id"] for a in answers if a["role"] == "live"}
+    comparison = compare_models(records)
+    truth = np.mean([load_bundle(bundle_dir).predict(p).argmax() == load_bundle(candidate_dir).predict(p).argmax()
+                     for p, a in zip(images, answers, strict=True) if a["role"] == "live"])
+    assert comparison.paired == roles.count("live") and comparison.agreement == pytest.approx(truth, abs=1e-4)
+    assert main(["compare", "--log", str(deployed.log_path)]) == 0
+    out = capsys.readouterr().out
+    assert v1[:12] in out and v2[:12] in out and "predict the same class on" in out
+
+
+def test_promote_and_rollback_are_one_command_each_and_keep_every_bundle(deployed, bundle_dir, candidate_dir, capsys):
+    v1, v2 = bundle_identity(bundle_dir).sha256, bundle_identity(candidate_dir).sha256
+    folder = deployed.folder
+    assert main(["promote", str(folder)]) == 0
+    health = _wait_for_live(deployed, v2)
+    assert health["candidate"] is None and health["version"] == "v2"
+    info = [dict(k[1]) for k in metric_values(deployed) if k[0] == "model_info"]
+    assert info == [{"name": "tiny_cnn_b", "role": "live", "sha256": v2, "version": "v2"}]
+    assert main(["promote", str(folder)]) == 2 and "No candidate to promote" in capsys.readouterr().err
+    assert main(["rollback", str(folder)]) == 0
+    _wait_for_live(deployed, v1)
+    assert main(["rollback", str(folder)]) == 2 and "Nothing to roll back to" in capsys.readouterr().err
+    releases = sorted(p.name for p in (folder / "releases").iterdir())
+    assert releases == sorted(["v1-" + v1[:12], "v2-" + v2[:12]]), "no bundle is ever removed"
+    for name in releases:
+        check_bundle(folder / "releases" / name)
+    history = json.loads((folder / "deployment.json").read_text())["history"]
+    assert [h["action"] for h in history][-2:] == ["promote", "rollback"]
+
+
+def test_a_burst_with_a_promotion_in_the_middle_loses_nothing_and_mixes_no_versions(deployed, cifar, bundle_dir,
+                                                                                    candidate_dir):
+    v1, v2 = bundle_identity(bundle_dir).sha256, bundle_identity(candidate_dir).sha256
+    bundles = {v1: load_bundle(bundle_dir), v2: load_bundle(candidate_dir)}
+    folder = deployed.folder
+    if deployed.client.get("/health").json()["candidate"] is None:
+        assert main(["release", str(folder), "--bundle", str(candidate_dir), "--share", "0.3"]) == 0
+        _wait_for_candidate(deployed, v2)
+    images = cifar.x_test[100:196].permute(0, 2, 3, 1).numpy()
+    requests = [("good", i) for i in range(len(images))]
+    requests[10::12] = [("bad", i) for i in range(len(requests[10::12]))]  # text files among the photos
+    lines_before = len(log_lines(deployed))
+
+    def call(request):
+        kind, i = request
+        if kind == "bad":
+            return kind, i, deployed.client.post("/predict", files={"file": ("a.txt", b"not a photo", "text/plain")})
+        return kind, i, post(deployed, encode(images[i]), top_k=10)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        first = list(pool.map(call, requests[:40]))
+        promoted = pool.submit(main, ["promote", str(folder)])
+        rest = list(pool.map(call, requests[40:]))
+    assert promoted.result() == 0
+    _wait_for_live(deployed, v2)
+    results = first + rest
+    good = [(i, r.json()) for kind, i, r in results if kind == "good" and r.status_code == 200]
+    assert len(good) == sum(kind == "good" for kind, _ in requests), "every photo was answered"
+    bad = [r for kind, _, r in results if kind == "bad"]
+    assert bad and all(r.status_code == 415 and r.json()["reason"] == "wrong_content_type" for r in bad)
+    assert {a["model_sha256"] for _, a in good} == {v1, v2}, "the swap happened during the burst"
+    records = {r["request_id"]: r for r in _wait_for_lines(deployed, lines_before + len(good))[lines_before:]
+               if r["role"] != "shadow"}
+    for i, answer in good:
+        # Every probability of an answer comes from the one model it names, and so does its log record.
+        expected = bundles[answer["model_sha256"]].predict(images[i])[0]
+        got = np.array([p["probability"] for p in sorted(answer["predictions"], key=lambda p: p["class"])])
+        order = np.argsort(cifar.classes)
+        np.testing.assert_allclose(got, expected[order], atol=1e-5)
+        assert records[answer["request_id"]]["model_sha256"] == answer["model_sha256"]
+    batches = metric_values(deployed)
+    assert batches[("inference_batch_size_sum", ())] > batches[("inference_batch_size_count", ())], \
+        "micro-batching put concurrent requests into shared forward passes"
+
+
+def _wait_for_candidate(server, sha: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        candidate = server.client.get("/health").json()["candidate"]
+        if candidate and candidate["sha256"] == sha:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the service did not pick up the candidate")
+
+
+def test_deployment_commands_refuse_what_they_cannot_do(bundle_dir, tmp_path, capsys):
+    folder = tmp_path / "deployment"
+    assert main(["promote", str(folder)]) == 2 and "No deployment at" in capsys.readouterr().err
+    assert main(["release", str(folder), "--bundle", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["release", str(folder), "--bundle", str(bundle_dir)]) == 0
+    assert main(["release", str(folder), "--bundle", str(bundle_dir)]) == 2
+    assert "already the live model" in capsys.readouterr().err
+    assert main(["serve", "--bundle", str(bundle_dir), "--batch-window-ms", "-1"]) == 2
