@@ -1,7 +1,7 @@
 """Week 6's headline results over training seeds and over scenes of other seeds.
 
 Lesson 03's detector (mAP@0.5 on the validation and test scenes) and lesson 02's FCN, U-Net and U-Net with
-the balanced loss (mean IoU over the digit classes on the validation scenes; the test scenes' for the network
+the weight-map loss (mean IoU over the digit classes on the validation scenes; the test scenes' for the network
 chosen on them) are each measured once in their lesson. This runs the
 lessons themselves in full mode, with their own code and recipe, several times: every pair of a training
 seed (``SEED``: weights and batch order) and a scene seed (``SCENE_SEED``: which digits land where, in the
@@ -41,11 +41,11 @@ PATTERNS = {
     "unet": {  # lesson 02 prints its three networks' validation scores, and tests only the one they choose
         "U-Net val mean IoU, digits": re.compile(r"^U-Net\s+pixel accuracy .*mean IoU: digits ([0-9.]+)"),
         "FCN val mean IoU, digits": re.compile(r"^FCN\s+pixel accuracy .*mean IoU: digits ([0-9.]+)"),
-        "balanced U-Net val mean IoU, digits": re.compile(
-            r"^U-Net, balanced\s+pixel accuracy .*mean IoU: digits ([0-9.]+)"),
+        "weighted U-Net val mean IoU, digits": re.compile(
+            r"^U-Net, weighted\s+pixel accuracy .*mean IoU: digits ([0-9.]+)"),
         "chosen network's test mean IoU, digits": re.compile(
             r"^.+, test scenes\s+pixel accuracy .*mean IoU: digits ([0-9.]+)"),
-        "balanced U-Net training seconds": re.compile(r"^([0-9.]+) s of training"),
+        "weighted U-Net training seconds": re.compile(r"^([0-9.]+) s of training"),
     },
 }
 

@@ -642,14 +642,14 @@ def test_week6_seeds_reads_the_lessons_printed_results_and_each_lesson_offers_bo
     printed = ["FCN                        pixel accuracy 0.968 | mean IoU: digits 0.373, all classes 0.428 | x",
                "U-Net                      pixel accuracy 0.970 | mean IoU: digits 0.353, all classes 0.41 | x",
                "560 s of training",
-               "U-Net, balanced            pixel accuracy 0.990 | mean IoU: digits 0.754, all classes 0.77 | x",
-               "U-Net, balanced, validation scenes pixel accuracy 0.990 | mean IoU: digits 0.754, all classes 0.7",
-               "U-Net, balanced, test scenes pixel accuracy 0.989 | mean IoU: digits 0.741, all classes 0.76 | x"]
+               "U-Net, weighted            pixel accuracy 0.990 | mean IoU: digits 0.754, all classes 0.77 | x",
+               "U-Net, weighted, validation scenes pixel accuracy 0.990 | mean IoU: digits 0.754, all classes 0.7",
+               "U-Net, weighted, test scenes pixel accuracy 0.989 | mean IoU: digits 0.741, all classes 0.76 | x"]
     assert week6_seeds.figures("unet", printed) == {"FCN val mean IoU, digits": 0.373,
                                                     "U-Net val mean IoU, digits": 0.353,
-                                                    "balanced U-Net val mean IoU, digits": 0.754,
+                                                    "weighted U-Net val mean IoU, digits": 0.754,
                                                     "chosen network's test mean IoU, digits": 0.741,
-                                                    "balanced U-Net training seconds": 560.0}
+                                                    "weighted U-Net training seconds": 560.0}
     for path in week6_seeds.LESSONS.values():  # the settings the benchmark changes exist, once each
         notebook = nbformat.read(path, as_version=4)
         full_notebooks.apply_overrides(notebook, {"SEED": "1", "SCENE_SEED": "10"})
